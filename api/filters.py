@@ -1,0 +1,52 @@
+"""Query-parameter filters (django-filter), documented in the schema."""
+
+import django_filters
+from django.db.models import Exists, OuterRef
+
+from outcomes.models import CheckIn, Condition, InstrumentResponse, Patient, PatientStatus
+
+
+class CheckInFilter(django_filters.FilterSet):
+    instrument = django_filters.CharFilter(
+        method="filter_instrument",
+        max_length=32,
+        help_text="Only check-ins that answered this instrument (code, e.g. PHQ-9).",
+    )
+    answered_after = django_filters.IsoDateTimeFilter(
+        field_name="answered_at", lookup_expr="gte", help_text="Inclusive, ISO 8601."
+    )
+    answered_before = django_filters.IsoDateTimeFilter(
+        field_name="answered_at", lookup_expr="lt", help_text="Exclusive, ISO 8601."
+    )
+
+    class Meta:
+        model = CheckIn
+        fields = ["instrument", "answered_after", "answered_before"]
+
+    def filter_instrument(self, queryset, name, value):
+        return queryset.filter(
+            Exists(
+                InstrumentResponse.objects.filter(check_in=OuterRef("pk"), instrument_code=value)
+            )
+        )
+
+
+class PatientFilter(django_filters.FilterSet):
+    clinic = django_filters.UUIDFilter(field_name="clinic_id")
+    status = django_filters.ChoiceFilter(choices=PatientStatus.choices)
+    condition = django_filters.ChoiceFilter(
+        choices=Condition.choices,
+        method="filter_condition",
+        help_text="Only patients treated for this condition.",
+    )
+
+    class Meta:
+        model = Patient
+        fields = ["clinic", "status", "condition"]
+
+    def filter_condition(self, queryset, name, value):
+        return queryset.filter(conditions__condition=value)
+
+
+class InstrumentFilter(django_filters.FilterSet):
+    code = django_filters.CharFilter(field_name="code", max_length=32)

@@ -1,0 +1,25 @@
+"""Coarse, role-level gates. Object-level reach is decided by outcomes.selectors."""
+
+from rest_framework.permissions import BasePermission
+
+from outcomes.models import ClinicMembership, Patient
+
+
+class IsPatient(BasePermission):
+    message = "Only a patient's app account can do this."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and Patient.objects.filter(user=user).exists())
+
+
+class IsStaffWithRole(BasePermission):
+    """The user holds at least one of the view's `staff_roles` at some clinic."""
+
+    message = "Your role does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return ClinicMembership.objects.filter(user=user, role__in=view.staff_roles).exists()

@@ -1,0 +1,250 @@
+"""Request and response shapes. Serializers parse and render; services do the work."""
+
+from django.db import models
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from outcomes.models import (
+    CheckIn,
+    Clinic,
+    ClinicMembership,
+    Condition,
+    InstrumentResponse,
+    InstrumentVersion,
+    LatestScore,
+    Patient,
+    PatientStatus,
+)
+
+MAX_TEXT = 200
+
+
+class AccountKind(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    STAFF = "staff", "Clinic staff"
+
+
+# --- accounts -------------------------------------------------------------------------
+class SignInSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, style={"input_type": "password"})
+
+
+class EnrolSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=32, help_text="The code the clinic gave the patient.")
+    password = serializers.CharField(
+        max_length=256,
+        required=False,
+        allow_blank=False,
+        write_only=True,
+        help_text="Optional: lets the patient sign in later with username and password.",
+    )
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    expiry = serializers.DateTimeField(allow_null=True)
+    username = serializers.CharField()
+    kind = serializers.ChoiceField(choices=AccountKind.choices)
+
+
+class ClinicSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Clinic
+        fields = ["id", "name", "slug", "timezone"]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    clinic = ClinicSerializer()
+
+    class Meta:
+        model = ClinicMembership
+        fields = ["clinic", "role"]
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    kind = serializers.ChoiceField(choices=AccountKind.choices)
+    patient_id = serializers.UUIDField(allow_null=True)
+    memberships = MembershipSerializer(many=True)
+
+
+# --- instruments ----------------------------------------------------------------------
+class InstrumentVersionSerializer(serializers.ModelSerializer):
+    licensed_for_clinic = serializers.UUIDField(source="clinic_id", allow_null=True)
+
+    class Meta:
+        model = InstrumentVersion
+        fields = ["id", "code", "version", "title", "licensed_for_clinic", "definition"]
+
+
+# --- check-ins ------------------------------------------------------------------------
+class ResponseInputSerializer(serializers.Serializer):
+    instrument = serializers.CharField(max_length=32)
+    version = serializers.CharField(max_length=32)
+    answers = serializers.JSONField(
+        help_text="Item linkId -> the chosen option's value (an integer)."
+    )
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A mood and pain check-in",
+            value={
+                "id": "8b1d3f0e-2c55-4f7e-9d1a-6c1f2a9e4b11",
+                "answered_at": "2026-11-23T15:04:05Z",
+                "responses": [
+                    {"instrument": "MOOD", "version": "1", "answers": {"item1": 6}},
+                    {"instrument": "PAIN-NRS", "version": "1", "answers": {"item1": 3}},
+                ],
+            },
+            request_only=True,
+        )
+    ]
+)
+class CheckInSubmitSerializer(serializers.Serializer):
+    id = serializers.UUIDField(
+        help_text="The phone's own UUID for this submission; a retry sends the same id."
+    )
+    answered_at = serializers.DateTimeField(help_text="When the patient answered, with offset.")
+    responses = ResponseInputSerializer(many=True, allow_empty=False, max_length=12)
+
+
+class InstrumentResponseSerializer(serializers.ModelSerializer):
+    instrument = serializers.CharField(source="instrument_code")
+    version = serializers.CharField(source="instrument_version.version")
+    instrument_version_id = serializers.UUIDField()
+
+    class Meta:
+        model = InstrumentResponse
+        fields = [
+            "instrument",
+            "version",
+            "instrument_version_id",
+            "answers",
+            "total",
+            "band",
+            "subscales",
+            "flags",
+        ]
+
+
+class CheckInSerializer(serializers.ModelSerializer):
+    responses = InstrumentResponseSerializer(many=True)
+
+    class Meta:
+        model = CheckIn
+        fields = ["id", "answered_at", "received_at", "responses"]
+
+
+class CheckInFilterSerializer(serializers.Serializer):
+    instrument = serializers.CharField(max_length=32, required=False)
+    answered_after = serializers.DateTimeField(required=False)
+    answered_before = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        after, before = attrs.get("answered_after"), attrs.get("answered_before")
+        if after and before and after >= before:
+            raise serializers.ValidationError(
+                {"answered_before": "answered_before must be later than answered_after."}
+            )
+        return attrs
+
+
+# --- patients -------------------------------------------------------------------------
+class LatestScoreSerializer(serializers.ModelSerializer):
+    instrument = serializers.CharField(source="instrument_code")
+
+    class Meta:
+        model = LatestScore
+        fields = ["instrument", "total", "band", "answered_at"]
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    clinic = serializers.UUIDField(source="clinic_id")
+    conditions = serializers.SerializerMethodField()
+    care_team = serializers.SerializerMethodField()
+    latest_scores = LatestScoreSerializer(many=True)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "clinic",
+            "display_name",
+            "clinic_reference",
+            "timezone",
+            "conditions",
+            "care_team",
+            "status",
+            "created_at",
+            "latest_scores",
+        ]
+
+    @extend_schema_field(
+        serializers.ListField(child=serializers.ChoiceField(choices=Condition.choices))
+    )
+    def get_conditions(self, obj) -> list[str]:
+        return [c.condition for c in obj.conditions.all()]
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_care_team(self, obj) -> list[str]:
+        return [str(u.id) for u in obj.care_team.all()]
+
+
+class PatientSelfSerializer(serializers.ModelSerializer):
+    clinic = ClinicSerializer()
+
+    class Meta:
+        model = Patient
+        fields = ["id", "display_name", "timezone", "clinic"]
+
+
+class PatientCreateSerializer(serializers.Serializer):
+    clinic = serializers.UUIDField()
+    display_name = serializers.CharField(max_length=MAX_TEXT)
+    clinic_reference = serializers.CharField(
+        max_length=64, required=False, default="", allow_blank=True
+    )
+    timezone = serializers.CharField(max_length=64, help_text="IANA zone, e.g. America/New_York.")
+    conditions = serializers.ListField(
+        child=serializers.ChoiceField(choices=Condition.choices),
+        required=False,
+        default=list,
+        max_length=len(Condition.choices),
+    )
+    care_team = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=50,
+        help_text="Ids of clinicians of the same clinic.",
+    )
+
+
+class PatientUpdateSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=MAX_TEXT, required=False)
+    timezone = serializers.CharField(max_length=64, required=False)
+    conditions = serializers.ListField(
+        child=serializers.ChoiceField(choices=Condition.choices),
+        required=False,
+        max_length=len(Condition.choices),
+    )
+    care_team = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=50)
+    status = serializers.ChoiceField(choices=PatientStatus.choices, required=False)
+
+
+class EnrolmentCodeSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Shown once; give it to the patient.")
+    expires_at = serializers.DateTimeField()
+
+
+class PatientEnrolledSerializer(serializers.Serializer):
+    patient = PatientSerializer()
+    enrolment = EnrolmentCodeSerializer()
+
+
+class PatientFilterSerializer(serializers.Serializer):
+    clinic = serializers.UUIDField(required=False)

@@ -1,0 +1,56 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .views import auth, clinics, instruments, me, patients
+
+
+def health(request):
+    """Liveness for the load balancer and docker-compose: no database, no auth."""
+    return JsonResponse({"status": "ok"})
+
+
+v1 = [
+    path("auth/sign-in/", auth.SignInView.as_view(), name="auth-sign-in"),
+    path("auth/enrol/", auth.EnrolView.as_view(), name="auth-enrol"),
+    path("auth/sign-out/", auth.SignOutView.as_view(), name="auth-sign-out"),
+    path("auth/sign-out-all/", auth.SignOutAllView.as_view(), name="auth-sign-out-all"),
+    path("account/", auth.AccountView.as_view(), name="account"),
+    path("me/", me.MeView.as_view(), name="me"),
+    path("me/check-ins/", me.MyCheckInListView.as_view(), name="me-check-ins"),
+    path(
+        "me/check-ins/<uuid:check_in_id>/",
+        me.MyCheckInDetailView.as_view(),
+        name="me-check-in-detail",
+    ),
+    path("clinics/", clinics.ClinicListView.as_view(), name="clinics"),
+    path("patients/", patients.PatientListCreateView.as_view(), name="patients"),
+    path(
+        "patients/<uuid:patient_id>/", patients.PatientDetailView.as_view(), name="patient-detail"
+    ),
+    path(
+        "patients/<uuid:patient_id>/enrolment-codes/",
+        patients.PatientEnrolmentCodeCreateView.as_view(),
+        name="patient-enrolment-codes",
+    ),
+    path(
+        "patients/<uuid:patient_id>/check-ins/",
+        patients.PatientCheckInListView.as_view(),
+        name="patient-check-ins",
+    ),
+    path("instruments/", instruments.InstrumentListView.as_view(), name="instruments"),
+    path(
+        "instruments/<uuid:instrument_version_id>/",
+        instruments.InstrumentDetailView.as_view(),
+        name="instrument-detail",
+    ),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", health, name="health"),
+    path("api/v1/", include(v1)),
+    path("api/schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]

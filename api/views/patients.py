@@ -1,0 +1,160 @@
+"""The clinic's view of its patients."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+
+from outcomes.errors import DomainValidationError
+from outcomes.models import CheckIn, Clinic
+from outcomes.selectors import (
+    ENROLMENT_ROLES,
+    HEALTH_DATA_ROLES,
+    access_patient,
+    checkins_for_patient,
+    clinic_ids_for,
+    patients_for_staff,
+)
+from outcomes.services import enrolment_code_issue, patient_enrol, patient_update
+
+from ..filters import CheckInFilter, PatientFilter
+from ..pagination import ListPagination, TimeSeriesCursorPagination
+from ..permissions import IsStaffWithRole
+from ..serializers import (
+    CheckInSerializer,
+    EnrolmentCodeSerializer,
+    PatientCreateSerializer,
+    PatientEnrolledSerializer,
+    PatientSerializer,
+    PatientUpdateSerializer,
+)
+
+
+class PatientListCreateView(generics.ListAPIView):
+    """Clinicians list their clinics' patients with each one's latest scores; clinicians and
+    clinic admins enrol new patients."""
+
+    permission_classes = [IsStaffWithRole]
+    serializer_class = PatientSerializer
+    pagination_class = ListPagination
+    filterset_class = PatientFilter
+
+    @property
+    def staff_roles(self):
+        return ENROLMENT_ROLES if self.request.method == "POST" else HEALTH_DATA_ROLES
+
+    def get_queryset(self):
+        return patients_for_staff(user=self.request.user)
+
+    @extend_schema(operation_id="patients_list", summary="My clinics' patients", tags=["patients"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="patients_enrol",
+        summary="Enrol a patient and issue their first enrolment code",
+        request=PatientCreateSerializer,
+        responses={201: PatientEnrolledSerializer},
+        tags=["patients"],
+    )
+    def post(self, request):
+        s = PatientCreateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = s.validated_data
+        clinic_ids = clinic_ids_for(user=request.user, roles=ENROLMENT_ROLES)
+        if data["clinic"] not in clinic_ids:
+            # Another clinic's id is answered as if it did not exist.
+            raise DomainValidationError.single("clinic", "does_not_exist", "Unknown clinic.")
+        patient, code = patient_enrol(
+            clinic=Clinic.objects.get(id=data["clinic"]),
+            display_name=data["display_name"],
+            timezone_name=data["timezone"],
+            conditions=data["conditions"],
+            care_team_ids=data["care_team"],
+            clinic_reference=data["clinic_reference"],
+            issued_by=request.user,
+        )
+        patient = access_patient(user=request.user, patient_id=patient.id, roles=ENROLMENT_ROLES)
+        row = patient.enrolment_codes.order_by("-created_at").first()
+        body = {"patient": patient, "enrolment": {"code": code, "expires_at": row.expires_at}}
+        return Response(PatientEnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetailView(generics.GenericAPIView):
+    permission_classes = [IsStaffWithRole]
+    serializer_class = PatientSerializer
+
+    @property
+    def staff_roles(self):
+        return ENROLMENT_ROLES if self.request.method == "PATCH" else HEALTH_DATA_ROLES
+
+    @extend_schema(operation_id="patients_retrieve", summary="One patient", tags=["patients"])
+    def get(self, request, patient_id):
+        return Response(
+            PatientSerializer(access_patient(user=request.user, patient_id=patient_id)).data
+        )
+
+    @extend_schema(
+        operation_id="patients_update",
+        summary="Change a patient's details",
+        request=PatientUpdateSerializer,
+        responses={200: PatientSerializer},
+        tags=["patients"],
+    )
+    def patch(self, request, patient_id):
+        patient = access_patient(user=request.user, patient_id=patient_id, roles=ENROLMENT_ROLES)
+        s = PatientUpdateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = s.validated_data
+        patient_update(
+            patient=patient,
+            display_name=data.get("display_name"),
+            timezone_name=data.get("timezone"),
+            conditions=data.get("conditions"),
+            care_team_ids=data.get("care_team"),
+            status=data.get("status"),
+        )
+        patient = access_patient(user=request.user, patient_id=patient_id, roles=ENROLMENT_ROLES)
+        return Response(PatientSerializer(patient).data)
+
+
+class PatientEnrolmentCodeCreateView(generics.GenericAPIView):
+    permission_classes = [IsStaffWithRole]
+    staff_roles = ENROLMENT_ROLES
+    serializer_class = EnrolmentCodeSerializer
+
+    @extend_schema(
+        operation_id="patients_enrolment_codes_create",
+        summary="Issue a new enrolment code (the previous one stops working)",
+        request=None,
+        responses={201: EnrolmentCodeSerializer},
+        tags=["patients"],
+    )
+    def post(self, request, patient_id):
+        patient = access_patient(user=request.user, patient_id=patient_id, roles=ENROLMENT_ROLES)
+        row, code = enrolment_code_issue(patient=patient, issued_by=request.user)
+        return Response(
+            EnrolmentCodeSerializer({"code": code, "expires_at": row.expires_at}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class PatientCheckInListView(generics.ListAPIView):
+    """One patient's check-ins, newest first, filtered by instrument and time range."""
+
+    permission_classes = [IsStaffWithRole]
+    staff_roles = HEALTH_DATA_ROLES
+    serializer_class = CheckInSerializer
+    pagination_class = TimeSeriesCursorPagination
+    filterset_class = CheckInFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return CheckIn.objects.none()
+        patient = access_patient(user=self.request.user, patient_id=self.kwargs["patient_id"])
+        return checkins_for_patient(patient=patient)
+
+    @extend_schema(
+        operation_id="patients_check_ins_list", summary="A patient's check-ins", tags=["patients"]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

@@ -1,0 +1,1 @@
+"""Reminders and delivery (the reminder engine lands here)."""

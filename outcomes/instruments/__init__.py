@@ -1,0 +1,1 @@
+"""Questionnaire instruments: versioned definition files and their schema."""

@@ -1,0 +1,276 @@
+"""The clinical domain: clinics and their staff, patients, instruments, check-ins.
+
+Public ids are UUIDs (API.md). Invariants live in the database as well as in services.
+"""
+
+import uuid
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+def validate_iana_zone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"'{value}' is not an IANA time zone.") from exc
+
+
+class Clinic(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_iana_zone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    CLINICIAN = "clinician", "Clinician"
+    SCHEDULER = "scheduler", "Scheduler"
+    CLINIC_ADMIN = "clinic_admin", "Clinic admin"
+
+
+class ClinicMembership(models.Model):
+    """A staff user's role at one clinic. A person may hold several roles at a clinic."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "clinic", "role"], name="membership_unique_role"
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} - {self.role} at {self.clinic}"
+
+
+class Condition(models.TextChoices):
+    TREATMENT_RESISTANT_DEPRESSION = "trd", "Treatment-resistant depression"
+    ANXIETY = "anxiety", "Anxiety"
+    PTSD = "ptsd", "PTSD"
+    ACUTE_SUICIDALITY = "acute_suicidality", "Acute suicidality"
+    BIPOLAR_DEPRESSION = "bipolar", "Bipolar depression"
+    POSTPARTUM_DEPRESSION = "postpartum", "Postpartum depression"
+    CHRONIC_PAIN = "chronic_pain", "Chronic pain"
+
+
+class PatientStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Patient(models.Model):
+    """A patient of one clinic. `display_name` is what the clinic shows; the clinic's own
+    record number is `clinic_reference`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="patient"
+    )
+    display_name = models.CharField(max_length=200)
+    clinic_reference = models.CharField(max_length=64, blank=True, default="")
+    timezone = models.CharField(max_length=64, validators=[validate_iana_zone])
+    care_team = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="care_team_patients", blank=True
+    )
+    status = models.CharField(
+        max_length=20, choices=PatientStatus.choices, default=PatientStatus.ACTIVE
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["display_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "clinic_reference"],
+                condition=~Q(clinic_reference=""),
+                name="patient_clinic_reference_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=PatientStatus.values), name="patient_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Patient {self.id}"
+
+
+class PatientCondition(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="conditions")
+    condition = models.CharField(max_length=32, choices=Condition.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "condition"], name="patient_condition_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(condition__in=Condition.values), name="patient_condition_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["condition"])]
+
+    def __str__(self) -> str:
+        return self.condition
+
+
+class EnrolmentCode(models.Model):
+    """A single-use code the clinic hands a patient to sign the phone in the first time.
+
+    Only a hash is stored; the code itself is shown once, when it is issued.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="enrolment_codes")
+    code_digest = models.CharField(max_length=64, unique=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Enrolment code {self.id}"
+
+
+class InstrumentVersion(models.Model):
+    """One immutable version of a questionnaire definition, loaded from a file.
+
+    Shipped instruments have no clinic; a licensed instrument (EPDS, C-SSRS) is loaded
+    by a clinic that holds the licence and is visible to that clinic only.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.CharField(max_length=32)
+    version = models.CharField(max_length=32)
+    title = models.CharField(max_length=200)
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="instruments"
+    )
+    definition = models.JSONField()
+    content_digest = models.CharField(max_length=64)
+    is_active = models.BooleanField(default=True)
+    loaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code", "version"],
+                condition=Q(clinic__isnull=True),
+                name="instrument_version_unique_shipped",
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "code", "version"],
+                condition=Q(clinic__isnull=False),
+                name="instrument_version_unique_clinic",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} v{self.version}"
+
+
+class CheckIn(models.Model):
+    """One submission from the phone: answers to one or more instruments.
+
+    The id is the phone's own UUID, so a retried submission finds the stored one.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="check_ins")
+    answered_at = models.DateTimeField(help_text="When the patient answered (phone clock).")
+    received_at = models.DateTimeField(help_text="When the server stored it.")
+    content_digest = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-answered_at", "-id"]
+        indexes = [models.Index(fields=["patient", "-answered_at"], name="checkin_patient_time")]
+
+    def __str__(self) -> str:
+        return f"Check-in {self.id}"
+
+
+class InstrumentResponse(models.Model):
+    """The answers to one instrument within a check-in and the scores computed from them,
+    pinned to the instrument version that scored them.
+
+    patient, instrument_code and answered_at are copied from the check-in so that a
+    patient's series per instrument is one index range scan.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    check_in = models.ForeignKey(CheckIn, on_delete=models.CASCADE, related_name="responses")
+    instrument_version = models.ForeignKey(
+        InstrumentVersion, on_delete=models.PROTECT, related_name="responses"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="responses")
+    instrument_code = models.CharField(max_length=32)
+    answered_at = models.DateTimeField()
+    position = models.PositiveSmallIntegerField(default=0)
+    answers = models.JSONField()
+    total = models.FloatField(null=True)
+    band = models.CharField(max_length=64, blank=True, default="")
+    subscales = models.JSONField(default=dict)
+    flags = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["check_in", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["check_in", "instrument_code"], name="response_one_per_instrument"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["patient", "instrument_code", "-answered_at"],
+                name="response_patient_series",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_code} response {self.id}"
+
+
+class LatestScore(models.Model):
+    """The newest score per patient and instrument, kept by checkin_submit so that the
+    clinician's patient list reads it without scanning the history."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="latest_scores")
+    instrument_code = models.CharField(max_length=32)
+    response = models.ForeignKey(InstrumentResponse, on_delete=models.CASCADE, related_name="+")
+    answered_at = models.DateTimeField()
+    total = models.FloatField(null=True)
+    band = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "instrument_code"], name="latest_score_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_code} latest for {self.patient_id}"

@@ -1,0 +1,138 @@
+"""Every read of clinic and patient data goes through these permission-scoped selectors.
+
+Staff see a patient only through a role at the patient's clinic; a patient sees only
+themself. Objects outside the caller's reach raise NotFoundError, so their existence is
+not revealed.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from .errors import NotFoundError
+from .models import (
+    CheckIn,
+    Clinic,
+    ClinicMembership,
+    InstrumentResponse,
+    InstrumentVersion,
+    LatestScore,
+    Patient,
+    PatientCondition,
+    Role,
+)
+
+# Roles that may read a patient's health data (answers, scores). Schedulers and clinic
+# admins run the clinic but do not need symptoms to do so (minimum necessary).
+HEALTH_DATA_ROLES = frozenset({Role.CLINICIAN})
+ENROLMENT_ROLES = frozenset({Role.CLINICIAN, Role.CLINIC_ADMIN})
+
+
+def clinic_ids_for(*, user, roles: Iterable[str]) -> list[UUID]:
+    if not user.is_authenticated:
+        return []
+    return list(
+        ClinicMembership.objects.filter(user=user, role__in=list(roles))
+        .values_list("clinic_id", flat=True)
+        .distinct()
+    )
+
+
+def clinics_for_staff(*, user) -> QuerySet[Clinic]:
+    return Clinic.objects.filter(memberships__user=user).distinct().order_by("name")
+
+
+def memberships_for(*, user) -> QuerySet[ClinicMembership]:
+    return ClinicMembership.objects.filter(user=user).select_related("clinic")
+
+
+def patient_for_user(*, user) -> Patient:
+    """The patient whose app account `user` is."""
+    if not user.is_authenticated:
+        raise NotFoundError
+    try:
+        return Patient.objects.select_related("clinic").get(user=user)
+    except Patient.DoesNotExist as exc:
+        raise NotFoundError from exc
+
+
+def _patient_queryset() -> QuerySet[Patient]:
+    return Patient.objects.select_related("clinic").prefetch_related(
+        Prefetch("conditions", queryset=PatientCondition.objects.order_by("condition")),
+        Prefetch("latest_scores", queryset=LatestScore.objects.order_by("instrument_code")),
+        "care_team",
+    )
+
+
+def patients_for_staff(
+    *, user, roles: Iterable[str] = HEALTH_DATA_ROLES, clinic_id: UUID | None = None
+) -> QuerySet[Patient]:
+    clinic_ids = clinic_ids_for(user=user, roles=roles)
+    qs = _patient_queryset().filter(clinic_id__in=clinic_ids)
+    if clinic_id is not None:
+        qs = qs.filter(clinic_id=clinic_id)
+    return qs
+
+
+def access_patient(*, user, patient_id: UUID, roles: Iterable[str] = HEALTH_DATA_ROLES) -> Patient:
+    """The patient, if `user` holds one of `roles` at the patient's clinic."""
+    try:
+        return patients_for_staff(user=user, roles=roles).get(id=patient_id)
+    except (Patient.DoesNotExist, ValueError) as exc:
+        raise NotFoundError from exc
+
+
+def checkins_for_patient(
+    *,
+    patient: Patient,
+    instrument_code: str | None = None,
+    answered_after: datetime | None = None,
+    answered_before: datetime | None = None,
+) -> QuerySet[CheckIn]:
+    qs = CheckIn.objects.filter(patient=patient).prefetch_related(
+        Prefetch(
+            "responses",
+            queryset=InstrumentResponse.objects.select_related("instrument_version").order_by(
+                "position"
+            ),
+        )
+    )
+    if instrument_code:
+        qs = qs.filter(
+            Exists(
+                InstrumentResponse.objects.filter(
+                    check_in=OuterRef("pk"), instrument_code=instrument_code
+                )
+            )
+        )
+    if answered_after:
+        qs = qs.filter(answered_at__gte=answered_after)
+    if answered_before:
+        qs = qs.filter(answered_at__lt=answered_before)
+    return qs.order_by("-answered_at", "-id")
+
+
+def access_checkin(*, patient: Patient, check_in_id: UUID) -> CheckIn:
+    try:
+        return checkins_for_patient(patient=patient).get(id=check_in_id)
+    except (CheckIn.DoesNotExist, ValueError) as exc:
+        raise NotFoundError from exc
+
+
+def instrument_versions_visible(*, clinic_ids: Iterable[UUID]) -> QuerySet[InstrumentVersion]:
+    """Shipped instruments, plus licensed ones loaded by one of `clinic_ids`."""
+    return InstrumentVersion.objects.filter(
+        Q(clinic__isnull=True) | Q(clinic_id__in=list(clinic_ids)), is_active=True
+    ).order_by("code", "version")
+
+
+def instrument_clinic_ids_for(*, user) -> list[UUID]:
+    """The clinics whose licensed instruments `user` may read: a patient's own clinic, or
+    every clinic where the user holds any role."""
+    if not user.is_authenticated:
+        return []
+    ids = set(ClinicMembership.objects.filter(user=user).values_list("clinic_id", flat=True))
+    ids.update(Patient.objects.filter(user=user).values_list("clinic_id", flat=True))
+    return list(ids)

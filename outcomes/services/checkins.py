@@ -1,0 +1,211 @@
+"""Check-in submission: validate every answer, score, store once."""
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import scoring
+from ..errors import ConflictError, DomainValidationError
+from ..instruments.schema import Definition
+from ..models import (
+    CheckIn,
+    InstrumentResponse,
+    InstrumentVersion,
+    LatestScore,
+    Patient,
+    PatientStatus,
+)
+from .instruments import definition_for
+
+
+@dataclass(frozen=True)
+class ResponseInput:
+    instrument: str
+    version: str
+    answers: object
+
+
+def submission_digest(*, answered_at: datetime, responses: list[ResponseInput]) -> str:
+    """A fingerprint of what the phone sent, to tell a retry from a reused id."""
+    body = {
+        "answered_at": answered_at.astimezone(UTC).isoformat(),
+        "responses": sorted(
+            (
+                {"instrument": r.instrument, "version": r.version, "answers": r.answers}
+                for r in responses
+            ),
+            key=lambda r: (r["instrument"], r["version"]),
+        ),
+    }
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+def _replay(existing: CheckIn, *, patient: Patient, digest: str) -> tuple[CheckIn, bool]:
+    if existing.patient_id != patient.id or existing.content_digest != digest:
+        raise ConflictError(
+            "This check-in id was already used for a different submission.",
+            code="idempotency_key_reused",
+        )
+    return existing, False
+
+
+def _resolve_versions(
+    *, patient: Patient, responses: list[ResponseInput]
+) -> dict[tuple[str, str], InstrumentVersion]:
+    wanted = Q()
+    for r in responses:
+        wanted |= Q(code=r.instrument, version=r.version)
+    rows = InstrumentVersion.objects.filter(wanted, is_active=True).filter(
+        Q(clinic__isnull=True) | Q(clinic_id=patient.clinic_id)
+    )
+    # A clinic's own licensed version wins over a shipped one of the same code and version.
+    found: dict[tuple[str, str], InstrumentVersion] = {}
+    for row in sorted(rows, key=lambda v: v.clinic_id is not None):
+        found[(row.code, row.version)] = row
+    return found
+
+
+def _validate(
+    *, patient: Patient, answered_at: datetime, responses: list[ResponseInput], now: datetime
+) -> list[tuple[InstrumentVersion, Definition]]:
+    errors: dict[str, list[tuple[str, str]]] = {}
+    if patient.status != PatientStatus.ACTIVE:
+        raise DomainValidationError.single(
+            "non_field_errors", "patient_withdrawn", "This patient no longer takes check-ins."
+        )
+    skew = timedelta(seconds=settings.AFTERGLOW_ANSWERED_AT_MAX_SKEW_SECONDS)
+    if answered_at > now + skew:
+        errors["answered_at"] = [("in_future", "answered_at lies in the future.")]
+    if not responses:
+        errors["responses"] = [("empty", "A check-in answers at least one instrument.")]
+    versions = _resolve_versions(patient=patient, responses=responses) if responses else {}
+    resolved: list[tuple[InstrumentVersion, Definition]] = []
+    seen: set[str] = set()
+    for i, r in enumerate(responses):
+        where = f"responses.{i}"
+        if r.instrument in seen:
+            errors[f"{where}.instrument"] = [
+                ("duplicate", f"{r.instrument} is answered twice in this check-in.")
+            ]
+            continue
+        seen.add(r.instrument)
+        row = versions.get((r.instrument, r.version))
+        if row is None:
+            errors[f"{where}.version"] = [
+                (
+                    "unknown_instrument_version",
+                    f"Unknown instrument version {r.instrument} v{r.version}.",
+                )
+            ]
+            continue
+        defn = definition_for(row)
+        if not defn.text_included:
+            errors[f"{where}.instrument"] = [
+                ("not_licensed", f"{r.instrument} is not licensed for this clinic.")
+            ]
+            continue
+        for err in scoring.validate_answers(defn, r.answers):
+            attr = f"{where}.answers" + (f".{err.link_id}" if err.link_id else "")
+            errors.setdefault(attr, []).append((err.code, err.detail))
+        resolved.append((row, defn))
+    if errors:
+        raise DomainValidationError(errors)
+    return resolved
+
+
+def _latest_scores_update(*, patient: Patient, rows: list[InstrumentResponse]) -> None:
+    """Keep the newest score per instrument. Runs under the patient's row lock."""
+    current = {
+        ls.instrument_code: ls
+        for ls in LatestScore.objects.filter(
+            patient=patient, instrument_code__in=[r.instrument_code for r in rows]
+        )
+    }
+    for r in rows:
+        ls = current.get(r.instrument_code)
+        if ls is None:
+            LatestScore.objects.create(
+                patient=patient,
+                instrument_code=r.instrument_code,
+                response=r,
+                answered_at=r.answered_at,
+                total=r.total,
+                band=r.band,
+            )
+        elif ls.answered_at <= r.answered_at:
+            LatestScore.objects.filter(pk=ls.pk).update(
+                response=r, answered_at=r.answered_at, total=r.total, band=r.band
+            )
+
+
+def checkin_submit(
+    *,
+    patient: Patient,
+    check_in_id: uuid.UUID,
+    answered_at: datetime,
+    responses: list[ResponseInput],
+    now: datetime | None = None,
+) -> tuple[CheckIn, bool]:
+    """Validate, score and store a check-in exactly once.
+
+    Returns (check_in, created). A retry with the same id and content returns the stored
+    check-in with created=False; the same id with other content is a ConflictError.
+    Nothing is stored when any answer is invalid.
+    """
+    now = now or timezone.now()
+    digest = submission_digest(answered_at=answered_at, responses=responses)
+    existing = CheckIn.objects.filter(id=check_in_id).first()
+    if existing is not None:
+        return _replay(existing, patient=patient, digest=digest)
+
+    resolved = _validate(patient=patient, answered_at=answered_at, responses=responses, now=now)
+    scored = [
+        (row, scoring.score(defn, r.answers))
+        for (row, defn), r in zip(resolved, responses, strict=True)
+    ]
+    try:
+        with transaction.atomic():
+            # One submission per patient at a time: serialises the latest-score upkeep
+            # and makes a racing retry of the same id find the first one's row.
+            Patient.objects.select_for_update().filter(pk=patient.pk).first()
+            if CheckIn.objects.filter(id=check_in_id).exists():
+                raise IntegrityError("check-in id taken by a concurrent submission")
+            check_in = CheckIn.objects.create(
+                id=check_in_id,
+                patient=patient,
+                answered_at=answered_at,
+                received_at=timezone.now(),
+                content_digest=digest,
+            )
+            rows = InstrumentResponse.objects.bulk_create(
+                InstrumentResponse(
+                    check_in=check_in,
+                    instrument_version=row,
+                    patient=patient,
+                    instrument_code=row.code,
+                    answered_at=answered_at,
+                    position=i,
+                    answers=r.answers,
+                    total=s.total,
+                    band=s.band,
+                    subscales=s.subscales,
+                    flags=list(s.flags),
+                )
+                for i, ((row, s), r) in enumerate(zip(scored, responses, strict=True))
+            )
+            _latest_scores_update(patient=patient, rows=rows)
+    except IntegrityError:
+        existing = CheckIn.objects.filter(id=check_in_id).first()
+        if existing is None:
+            raise
+        return _replay(existing, patient=patient, digest=digest)
+    return check_in, True

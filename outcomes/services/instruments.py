@@ -1,0 +1,112 @@
+"""Loading instrument definitions from the repo's files into versioned rows.
+
+A version is immutable once loaded: answers are pinned to it (STYLE habit 11), so a file
+whose content changed under the same version is refused; give it a new version instead.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from django.db import transaction
+
+from ..errors import ConflictError, DomainValidationError
+from ..instruments.schema import (
+    Definition,
+    DefinitionError,
+    content_digest,
+    licensed_template_files,
+    load_definition_file,
+    merge_licensed_text,
+    parse_definition,
+    shipped_definition_files,
+)
+from ..models import Clinic, InstrumentVersion
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    created: list[str]
+    unchanged: list[str]
+
+
+@lru_cache(maxsize=256)
+def _parse_cached(version_id, digest: str, definition_json: str) -> Definition:
+    return parse_definition(json.loads(definition_json))
+
+
+def definition_for(version: InstrumentVersion) -> Definition:
+    """The parsed definition of a stored version (parsed once per process: rows are immutable)."""
+    return _parse_cached(
+        version.id, version.content_digest, json.dumps(version.definition, sort_keys=True)
+    )
+
+
+def _store(*, data: dict, clinic: Clinic | None) -> tuple[InstrumentVersion, bool]:
+    defn = parse_definition(data)
+    canonical = defn.model_dump(mode="json")
+    digest = content_digest(canonical)
+    existing = InstrumentVersion.objects.filter(
+        code=defn.code, version=defn.version, clinic=clinic
+    ).first()
+    if existing is not None:
+        if existing.content_digest != digest:
+            raise ConflictError(
+                f"{defn.code} v{defn.version} is already loaded with other content; "
+                "answers are pinned to it, so publish the change as a new version.",
+                code="instrument_version_changed",
+            )
+        return existing, False
+    row = InstrumentVersion.objects.create(
+        code=defn.code,
+        version=defn.version,
+        title=defn.title,
+        clinic=clinic,
+        definition=canonical,
+        content_digest=digest,
+    )
+    return row, True
+
+
+@transaction.atomic
+def instruments_sync(*, directory: Path | None = None) -> SyncReport:
+    """Load every shipped definition file that is not loaded yet (idempotent)."""
+    files = sorted(directory.glob("*.json")) if directory else shipped_definition_files()
+    created, unchanged = [], []
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+            row, was_created = _store(data=data, clinic=None)
+        except (DefinitionError, json.JSONDecodeError) as exc:
+            raise DefinitionError(f"{path.name}: {exc}") from exc
+        (created if was_created else unchanged).append(str(row))
+    if created:
+        logger.info("Loaded instrument versions: %s", ", ".join(created))
+    return SyncReport(created=created, unchanged=unchanged)
+
+
+def licensed_template(code: str) -> dict:
+    for path in licensed_template_files():
+        if load_definition_file(path).code == code:
+            return json.loads(path.read_text())
+    raise DomainValidationError.single(
+        "code", "unknown_instrument", f"No licensed template for '{code}'."
+    )
+
+
+@transaction.atomic
+def instrument_load_licensed(
+    *, clinic: Clinic, code: str, texts: dict
+) -> tuple[InstrumentVersion, bool]:
+    """Load a licensed instrument (EPDS, C-SSRS) for one clinic that holds the licence:
+    our scoring template plus the clinic's own copy of the item text."""
+    template = licensed_template(code)
+    try:
+        data = merge_licensed_text(template, texts)
+    except DefinitionError as exc:
+        raise DomainValidationError.single("texts", "invalid", str(exc)) from exc
+    return _store(data=data, clinic=clinic)

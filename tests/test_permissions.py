@@ -1,0 +1,200 @@
+"""Who may call what: every endpoint with every persona (patient A and B of clinic X, a
+patient of clinic Y, clinician/scheduler/admin of clinic X, clinician of clinic Y,
+anonymous). Other clinics' objects answer 404, never revealing that they exist."""
+
+import uuid
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from outcomes.models import InstrumentVersion
+
+from .factories import checkin_payload, phq9
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = [
+    "patient_a",
+    "patient_b",
+    "patient_y",
+    "clinician_x",
+    "scheduler_x",
+    "admin_x",
+    "clinician_y",
+    "anonymous",
+]
+
+
+def _everyone(code, **overrides):
+    return {p: overrides.get(p, code) for p in PERSONAS}
+
+
+@pytest.fixture
+def world(personas):
+    """Personas plus one stored check-in of patient A."""
+    payload = checkin_payload(responses=[phq9(1, 2, 1, 2, 1, 2, 1, 2, 0)])
+    assert personas.client("patient_a").post("/api/v1/me/check-ins/", payload).status_code == 201
+    personas.checkin_a = payload["id"]
+    personas.instrument_id = InstrumentVersion.objects.filter(code="PHQ-9").first().id
+    return personas
+
+
+STAFF_ONLY_HEALTH = _everyone(403, anonymous=401, clinician_x=200, clinician_y=404)
+PATIENT_ONLY = _everyone(403, anonymous=401, patient_a=200, patient_b=200, patient_y=200)
+
+
+# (method, path template, body factory, expected status per persona)
+MATRIX = [
+    ("get", "/api/v1/account/", None, _everyone(200, anonymous=401)),
+    ("get", "/api/v1/me/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/check-ins/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/me/check-ins/",
+        lambda w: checkin_payload(responses=[phq9(*[0] * 9)]),
+        _everyone(403, anonymous=401, patient_a=201, patient_b=201, patient_y=201),
+    ),
+    (
+        "get",
+        "/api/v1/me/check-ins/{checkin_a}/",
+        None,
+        _everyone(403, anonymous=401, patient_a=200, patient_b=404, patient_y=404),
+    ),
+    ("get", "/api/v1/clinics/", None, _everyone(200, anonymous=401)),
+    ("get", "/api/v1/instruments/", None, _everyone(200, anonymous=401)),
+    ("get", "/api/v1/instruments/{instrument_id}/", None, _everyone(200, anonymous=401)),
+    (
+        "get",
+        "/api/v1/patients/",
+        None,
+        _everyone(403, anonymous=401, clinician_x=200, clinician_y=200),
+    ),
+    (
+        "post",
+        "/api/v1/patients/",
+        lambda w: {
+            "clinic": str(w.clinic_x.id),
+            "display_name": "Synthetic New",
+            "timezone": "UTC",
+        },
+        _everyone(403, anonymous=401, clinician_x=201, admin_x=201, clinician_y=400),
+    ),
+    ("get", "/api/v1/patients/{patient_a}/", None, STAFF_ONLY_HEALTH),
+    (
+        "patch",
+        "/api/v1/patients/{patient_a}/",
+        lambda w: {"timezone": "Europe/Berlin"},
+        _everyone(403, anonymous=401, clinician_x=200, admin_x=200, clinician_y=404),
+    ),
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/enrolment-codes/",
+        None,
+        _everyone(403, anonymous=401, clinician_x=201, admin_x=201, clinician_y=404),
+    ),
+    ("get", "/api/v1/patients/{patient_a}/check-ins/", None, STAFF_ONLY_HEALTH),
+    ("post", "/api/v1/auth/sign-out/", None, _everyone(204, anonymous=401)),
+    ("post", "/api/v1/auth/sign-out-all/", None, _everyone(204, anonymous=401)),
+]
+# Open by design: they take credentials or a code, and answer 400 to bad ones.
+PUBLIC = {("post", "/api/v1/auth/sign-in/"), ("post", "/api/v1/auth/enrol/")}
+
+
+def _path(template: str, w) -> str:
+    return template.format(
+        checkin_a=w.checkin_a,
+        instrument_id=w.instrument_id,
+        patient_a=w.patient_a.id,
+    )
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize(
+    ("method", "template", "body", "expected"), MATRIX, ids=[f"{m} {t}" for m, t, _, _ in MATRIX]
+)
+def test_endpoint_access(world, persona, method, template, body, expected):
+    client = world.client(persona)
+    resp = getattr(client, method)(
+        _path(template, world), body(world) if body else None, format="json"
+    )
+    assert resp.status_code == expected[persona], resp.content
+
+
+def test_every_operation_in_the_schema_is_in_the_matrix():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = {
+        (method, path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    covered = {
+        (
+            m,
+            t.replace("{checkin_a}", "{check_in_id}")
+            .replace("{instrument_id}", "{instrument_version_id}")
+            .replace("{patient_a}", "{patient_id}"),
+        )
+        for m, t, _, _ in MATRIX
+    } | PUBLIC
+    assert operations - covered == set()
+
+
+def test_clinician_lists_only_own_clinics_patients(world):
+    ids = {p["id"] for p in world.client("clinician_x").get("/api/v1/patients/").json()["results"]}
+    assert ids == {str(world.patient_a.id), str(world.patient_b.id)}
+    ids_y = {
+        p["id"] for p in world.client("clinician_y").get("/api/v1/patients/").json()["results"]
+    }
+    assert ids_y == {str(world.patient_y.id)}
+
+
+def test_clinician_of_another_clinic_cannot_filter_into_clinic_x(world):
+    resp = world.client("clinician_y").get("/api/v1/patients/", {"clinic": str(world.clinic_x.id)})
+    assert resp.json()["results"] == []
+
+
+def test_patient_lists_only_own_check_ins(world):
+    b = world.client("patient_b").get("/api/v1/me/check-ins/").json()
+    assert b["results"] == []
+    a = world.client("patient_a").get("/api/v1/me/check-ins/").json()
+    assert [c["id"] for c in a["results"]] == [world.checkin_a]
+
+
+def test_unknown_patient_id_is_404_like_another_clinics(world):
+    client = world.client("clinician_x")
+    assert client.get(f"/api/v1/patients/{uuid.uuid4()}/").status_code == 404
+    assert client.get(f"/api/v1/patients/{world.patient_y.id}/check-ins/").status_code == 404
+
+
+def test_clinician_sees_patient_list_with_latest_scores(world):
+    listing = world.client("clinician_x").get("/api/v1/patients/").json()["results"]
+    a = next(p for p in listing if p["id"] == str(world.patient_a.id))
+    assert a["latest_scores"][0]["instrument"] == "PHQ-9"
+    assert a["latest_scores"][0]["total"] == 12
+    assert a["latest_scores"][0]["band"] == "moderate"
+
+
+def test_patient_list_query_count_does_not_grow_with_patients(world, django_assert_max_num_queries):
+    from .factories import PatientFactory
+
+    client = world.client("clinician_x")
+    with django_assert_max_num_queries(12) as few:
+        client.get("/api/v1/patients/")
+    for _ in range(15):
+        PatientFactory(clinic=world.clinic_x, care_team=[world.clinician_x])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        resp = client.get("/api/v1/patients/")
+    assert resp.json()["count"] == 17
+
+
+def test_clinician_reads_patient_check_ins_filtered(world):
+    client = world.client("clinician_x")
+    url = f"/api/v1/patients/{world.patient_a.id}/check-ins/"
+    assert [c["id"] for c in client.get(url, {"instrument": "PHQ-9"}).json()["results"]] == [
+        world.checkin_a
+    ]
+    assert client.get(url, {"instrument": "GAD-7"}).json()["results"] == []
+    bad = client.get(url, {"answered_after": "not-a-date"})
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["attr"] == "answered_after"
