@@ -6,6 +6,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -21,6 +22,7 @@ from outcomes.services import (
     patient_enrol,
 )
 from outcomes.services.checkins import ResponseInput
+from outcomes.services.infusions import infusion_schedule
 
 User = get_user_model()
 
@@ -39,6 +41,7 @@ class DemoReport:
     staff: list[str] = field(default_factory=list)
     patients: list[str] = field(default_factory=list)
     fresh_enrolment_code: str = ""
+    demo_infusion: str = ""
     check_ins: int = 0
 
 
@@ -117,6 +120,14 @@ def demo_seed(*, now: datetime | None = None, seed: int = 7) -> DemoReport:
         patient.user.save(update_fields=["username", "password"])
         report.patients.append(username)
         infusion_at = now - timedelta(days=24)
+        infusion_schedule(
+            patient=patient,
+            scheduled_at=infusion_at - timedelta(minutes=40),
+            started_at=infusion_at - timedelta(minutes=40),
+            ended_at=infusion_at,
+            weight_kg=Decimal("70.0"),
+            dose_mg_per_kg=Decimal("0.5"),
+        )
         report.check_ins += _seed_history(
             patient=patient,
             infusion_at=infusion_at,
@@ -127,6 +138,32 @@ def demo_seed(*, now: datetime | None = None, seed: int = 7) -> DemoReport:
             fade_day=fade_day,
             instruments={"PHQ-9": phq9, "GAD-7": gad7, "MOOD": mood, "PAIN-NRS": pain},
         )
+    # A fresh infusion that ended almost 4 hours ago: its +4 h reminder falls due a few
+    # minutes after the demo starts, and the worker prints it (console channel).
+    avery = Patient.objects.get(clinic=clinic, clinic_reference="DEMO-001")
+    infusion = infusion_schedule(
+        patient=avery,
+        scheduled_at=now - timedelta(hours=4, minutes=40),
+        started_at=now - timedelta(hours=4, minutes=40),
+        ended_at=now - timedelta(hours=4) + timedelta(minutes=2),
+        weight_kg=Decimal("72.0"),
+        dose_mg_per_kg=Decimal("0.5"),
+        observation_minutes=60,
+        vitals_before={
+            "systolic_mmhg": 122,
+            "diastolic_mmhg": 78,
+            "heart_rate_bpm": 72,
+            "spo2_pct": 98,
+        },
+        vitals_after={
+            "systolic_mmhg": 131,
+            "diastolic_mmhg": 82,
+            "heart_rate_bpm": 76,
+            "spo2_pct": 97,
+        },
+        side_effects=["dissociation"],
+    )
+    report.demo_infusion = str(infusion.id)
     _, report.fresh_enrolment_code = enrolment_code_issue(
         patient=Patient.objects.get(clinic=clinic, clinic_reference="DEMO-003"),
         issued_by=staff[Role.CLINIC_ADMIN],

@@ -9,6 +9,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 # name -> (task, schedule): ("interval", seconds) or ("crontab", "m h")
 PERIODIC_TASKS: dict[str, tuple[str, tuple[str, object]]] = {
     "purge expired tokens": ("api.tokens_purge_expired", ("crontab", "17 3")),
+    "dispatch due reminders": ("notifications.dispatch_due", ("interval", 60)),
 }
 
 

@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import auth, clinics, instruments, me, patients
+from .views import auth, clinics, infusions, instruments, me, patients, reminders
 
 
 def health(request):
@@ -38,6 +38,54 @@ v1 = [
         "patients/<uuid:patient_id>/check-ins/",
         patients.PatientCheckInListView.as_view(),
         name="patient-check-ins",
+    ),
+    path("me/infusions/", infusions.MyInfusionListView.as_view(), name="me-infusions"),
+    path("me/open-check-ins/", reminders.MyOpenCheckInsView.as_view(), name="me-open-check-ins"),
+    path("me/schedule/", reminders.MyScheduleView.as_view(), name="me-schedule"),
+    path("me/devices/", reminders.MyDeviceListCreateView.as_view(), name="me-devices"),
+    path("me/devices/<uuid:device_id>/", reminders.MyDeviceDetailView.as_view(), name="me-device"),
+    path(
+        "me/reminder-preferences/",
+        reminders.MyReminderPreferencesView.as_view(),
+        name="me-reminder-preferences",
+    ),
+    path(
+        "patients/<uuid:patient_id>/infusions/",
+        infusions.PatientInfusionListCreateView.as_view(),
+        name="patient-infusions",
+    ),
+    path(
+        "patients/<uuid:patient_id>/treatment-courses/",
+        infusions.PatientCourseListCreateView.as_view(),
+        name="patient-courses",
+    ),
+    path(
+        "patients/<uuid:patient_id>/reminder-settings/",
+        reminders.PatientReminderSettingsView.as_view(),
+        name="patient-reminder-settings",
+    ),
+    path("infusions/<uuid:infusion_id>/", infusions.InfusionDetailView.as_view(), name="infusion"),
+    path(
+        "infusions/<uuid:infusion_id>/cancel/",
+        infusions.InfusionCancelView.as_view(),
+        name="infusion-cancel",
+    ),
+    path("cadence-plans/", reminders.CadencePlanListCreateView.as_view(), name="cadence-plans"),
+    path(
+        "cadence-plans/<uuid:plan_id>/",
+        reminders.CadencePlanDetailView.as_view(),
+        name="cadence-plan",
+    ),
+    path(
+        "cadence-plans/<uuid:plan_id>/adherence/",
+        reminders.CadencePlanAdherenceView.as_view(),
+        name="cadence-plan-adherence",
+    ),
+    path("reminders/", reminders.ReminderListView.as_view(), name="reminders"),
+    path(
+        "clinics/<uuid:clinic_id>/notification-settings/",
+        reminders.ClinicNotificationSettingsView.as_view(),
+        name="clinic-notification-settings",
     ),
     path("instruments/", instruments.InstrumentListView.as_view(), name="instruments"),
     path(

@@ -274,3 +274,92 @@ class LatestScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_code} latest for {self.patient_id}"
+
+
+# --- treatment records (issue 3) -----------------------------------------------------
+class CourseKind(models.TextChoices):
+    INDUCTION = "induction", "Induction series"
+    MAINTENANCE = "maintenance", "Maintenance"
+
+
+class TreatmentCourse(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="courses")
+    kind = models.CharField(max_length=20, choices=CourseKind.choices)
+    started_on = models.DateField()
+    ended_on = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True, default="", max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=CourseKind.values), name="course_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=models.F("started_on")),
+                name="course_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} course {self.id}"
+
+
+class InfusionStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Infusion(models.Model):
+    """One ketamine infusion. Reminders are planned from its end (or, until it has
+    happened, from its scheduled start plus its planned duration)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="infusions")
+    course = models.ForeignKey(
+        TreatmentCourse, on_delete=models.PROTECT, related_name="infusions", null=True, blank=True
+    )
+    status = models.CharField(
+        max_length=20, choices=InfusionStatus.choices, default=InfusionStatus.SCHEDULED
+    )
+    scheduled_at = models.DateTimeField()
+    planned_duration_minutes = models.PositiveSmallIntegerField(default=40)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    dose_mg_per_kg = models.DecimalField(max_digits=5, decimal_places=3, null=True, blank=True)
+    total_dose_mg = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    observation_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+    vitals_before = models.JSONField(default=dict, blank=True)
+    vitals_after = models.JSONField(default=dict, blank=True)
+    side_effects = models.JSONField(default=list, blank=True)
+    concomitant_medications = models.JSONField(default=list, blank=True)
+    benzodiazepine_recorded = models.BooleanField(default=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-scheduled_at"]
+        indexes = [models.Index(fields=["patient", "scheduled_at"], name="infusion_patient_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=InfusionStatus.values), name="infusion_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True)
+                | Q(started_at__isnull=False, ended_at__gte=models.F("started_at")),
+                name="infusion_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Infusion {self.id}"

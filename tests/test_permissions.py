@@ -3,11 +3,16 @@ patient of clinic Y, clinician/scheduler/admin of clinic X, clinician of clinic 
 anonymous). Other clinics' objects answer 404, never revealing that they exist."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
+from notifications.services.devices import device_register
+from notifications.services.plans import default_plan_ensure
 from outcomes.models import InstrumentVersion
+from outcomes.services.infusions import infusion_schedule
 
 from .factories import checkin_payload, phq9
 
@@ -36,12 +41,23 @@ def world(personas):
     assert personas.client("patient_a").post("/api/v1/me/check-ins/", payload).status_code == 201
     personas.checkin_a = payload["id"]
     personas.instrument_id = InstrumentVersion.objects.filter(code="PHQ-9").first().id
+    personas.plan_x = default_plan_ensure(clinic=personas.clinic_x)
+    personas.infusion_a = infusion_schedule(
+        patient=personas.patient_a, scheduled_at=timezone.now() + timedelta(days=2)
+    )
+    personas.device_a, _ = device_register(
+        patient=personas.patient_a, push_token="synthetic-token-a", platform="ios"
+    )
     return personas
 
 
 STAFF_ONLY_HEALTH = _everyone(403, anonymous=401, clinician_x=200, clinician_y=404)
+SCHEDULERS_X = _everyone(403, anonymous=401, scheduler_x=200, admin_x=200)
+PLAN_READERS_X = _everyone(
+    403, anonymous=401, clinician_x=200, scheduler_x=200, admin_x=200, clinician_y=404
+)
+STEPS = [{"key": "hour-2", "offset_minutes": 120, "instruments": ["MOOD"], "window_hours": 6}]
 PATIENT_ONLY = _everyone(403, anonymous=401, patient_a=200, patient_b=200, patient_y=200)
-
 
 # (method, path template, body factory, expected status per persona)
 MATRIX = [
@@ -93,6 +109,88 @@ MATRIX = [
         _everyone(403, anonymous=401, clinician_x=201, admin_x=201, clinician_y=404),
     ),
     ("get", "/api/v1/patients/{patient_a}/check-ins/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/me/infusions/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/open-check-ins/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/schedule/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/devices/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/me/devices/",
+        lambda w: {"push_token": f"synthetic-{uuid.uuid4()}", "platform": "android"},
+        _everyone(403, anonymous=401, patient_a=201, patient_b=201, patient_y=201),
+    ),
+    (
+        "delete",
+        "/api/v1/me/devices/{device_a}/",
+        None,
+        _everyone(403, anonymous=401, patient_a=204, patient_b=404, patient_y=404),
+    ),
+    ("get", "/api/v1/me/reminder-preferences/", None, PATIENT_ONLY),
+    (
+        "patch",
+        "/api/v1/me/reminder-preferences/",
+        lambda w: {"quiet_hours_start": "21:00", "quiet_hours_end": "08:00"},
+        PATIENT_ONLY,
+    ),
+    ("get", "/api/v1/patients/{patient_a}/infusions/", None, STAFF_ONLY_HEALTH),
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/infusions/",
+        lambda w: {"scheduled_at": (timezone.now() + timedelta(days=3)).isoformat()},
+        _everyone(403, anonymous=401, clinician_x=201, clinician_y=404),
+    ),
+    ("get", "/api/v1/patients/{patient_a}/treatment-courses/", None, STAFF_ONLY_HEALTH),
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/treatment-courses/",
+        lambda w: {"kind": "induction", "started_on": "2026-11-01"},
+        _everyone(403, anonymous=401, clinician_x=201, clinician_y=404),
+    ),
+    ("get", "/api/v1/patients/{patient_a}/reminder-settings/", None, SCHEDULERS_X),
+    (
+        "patch",
+        "/api/v1/patients/{patient_a}/reminder-settings/",
+        lambda w: {"paused_until": None},
+        SCHEDULERS_X,
+    ),
+    ("get", "/api/v1/infusions/{infusion_a}/", None, STAFF_ONLY_HEALTH),
+    (
+        "patch",
+        "/api/v1/infusions/{infusion_a}/",
+        lambda w: {"observation_minutes": 60},
+        STAFF_ONLY_HEALTH,
+    ),
+    (
+        "post",
+        "/api/v1/infusions/{infusion_a}/cancel/",
+        lambda w: {"reason": "rescheduled"},
+        STAFF_ONLY_HEALTH,
+    ),
+    (
+        "get",
+        "/api/v1/cadence-plans/",
+        None,
+        _everyone(
+            403, anonymous=401, clinician_x=200, scheduler_x=200, admin_x=200, clinician_y=200
+        ),
+    ),
+    (
+        "post",
+        "/api/v1/cadence-plans/",
+        lambda w: {"clinic": str(w.clinic_x.id), "name": f"Plan {uuid.uuid4()}", "steps": STEPS},
+        _everyone(403, anonymous=401, scheduler_x=201, admin_x=201),
+    ),
+    ("get", "/api/v1/cadence-plans/{plan_x}/", None, PLAN_READERS_X),
+    ("patch", "/api/v1/cadence-plans/{plan_x}/", lambda w: {"name": "Renamed"}, SCHEDULERS_X),
+    ("get", "/api/v1/cadence-plans/{plan_x}/adherence/", None, PLAN_READERS_X),
+    ("get", "/api/v1/reminders/", None, SCHEDULERS_X),
+    ("get", "/api/v1/clinics/{clinic_x}/notification-settings/", None, SCHEDULERS_X),
+    (
+        "patch",
+        "/api/v1/clinics/{clinic_x}/notification-settings/",
+        lambda w: {"default_channels": ["push", "sms"]},
+        SCHEDULERS_X,
+    ),
     ("post", "/api/v1/auth/sign-out/", None, _everyone(204, anonymous=401)),
     ("post", "/api/v1/auth/sign-out-all/", None, _everyone(204, anonymous=401)),
 ]
@@ -105,6 +203,10 @@ def _path(template: str, w) -> str:
         checkin_a=w.checkin_a,
         instrument_id=w.instrument_id,
         patient_a=w.patient_a.id,
+        device_a=w.device_a.id,
+        infusion_a=w.infusion_a.id,
+        plan_x=w.plan_x.id,
+        clinic_x=w.clinic_x.id,
     )
 
 
@@ -133,7 +235,11 @@ def test_every_operation_in_the_schema_is_in_the_matrix():
             m,
             t.replace("{checkin_a}", "{check_in_id}")
             .replace("{instrument_id}", "{instrument_version_id}")
-            .replace("{patient_a}", "{patient_id}"),
+            .replace("{patient_a}", "{patient_id}")
+            .replace("{device_a}", "{device_id}")
+            .replace("{infusion_a}", "{infusion_id}")
+            .replace("{plan_x}", "{plan_id}")
+            .replace("{clinic_x}", "{clinic_id}"),
         )
         for m, t, _, _ in MATRIX
     } | PUBLIC
@@ -198,3 +304,11 @@ def test_clinician_reads_patient_check_ins_filtered(world):
     bad = client.get(url, {"answered_after": "not-a-date"})
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["attr"] == "answered_after"
+
+
+def test_scheduler_lists_only_own_clinics_reminders(world):
+    infusion_schedule(patient=world.patient_y, scheduled_at=timezone.now() + timedelta(days=2))
+    listing = world.client("scheduler_x").get("/api/v1/reminders/", {"limit": 500}).json()
+    patients = {r["patient"] for r in listing["results"]}
+    assert patients == {str(world.patient_a.id)}
+    assert listing["count"] == 8

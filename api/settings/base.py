@@ -151,8 +151,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
+        "CourseKindEnum": "outcomes.models.CourseKind",
         "AccountKindEnum": "api.serializers.AccountKind",
         "PatientStatusEnum": "outcomes.models.PatientStatus",
+        "InfusionStatusEnum": "outcomes.models.InfusionStatus",
+        "ReminderStatusEnum": "notifications.models.ReminderStatus",
+        "ChannelEnum": "notifications.models.Channel",
         "ValidationErrorEnum": (
             "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
         ),
@@ -218,3 +222,33 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
+
+# --- Reminders and delivery ---------------------------------------------------------------
+# Channel name -> implementation (notifications/channels/). The embedded default prints.
+AFTERGLOW_CHANNELS = {
+    "push": "notifications.channels.push.FcmChannel",
+    "email": "notifications.channels.email.EmailChannel",
+    "sms": "notifications.channels.sms.TwilioSmsChannel",
+    "console": "notifications.channels.console.ConsoleChannel",
+}
+# Swap implementations without code, e.g. "console=tests.channels.RecordingChannel".
+AFTERGLOW_CHANNELS.update(env.dict("AFTERGLOW_CHANNEL_OVERRIDES", default={}))
+# Channels used when neither the patient nor the clinic chose any.
+AFTERGLOW_DEFAULT_CHANNELS = env.list("AFTERGLOW_DEFAULT_CHANNELS", default=["push"])
+# A service-account JSON (the text, or a path via AFTERGLOW_FCM_CREDENTIALS_FILE).
+AFTERGLOW_FCM_CREDENTIALS = env("AFTERGLOW_FCM_CREDENTIALS", default="")
+if not AFTERGLOW_FCM_CREDENTIALS and env("AFTERGLOW_FCM_CREDENTIALS_FILE", default=""):
+    AFTERGLOW_FCM_CREDENTIALS = Path(env("AFTERGLOW_FCM_CREDENTIALS_FILE")).read_text()
+AFTERGLOW_TWILIO_ACCOUNT_SID = env("AFTERGLOW_TWILIO_ACCOUNT_SID", default="")
+AFTERGLOW_TWILIO_AUTH_TOKEN = env("AFTERGLOW_TWILIO_AUTH_TOKEN", default="")
+AFTERGLOW_TWILIO_FROM = env("AFTERGLOW_TWILIO_FROM", default="")
+AFTERGLOW_EMAIL_DOMAIN = env("AFTERGLOW_EMAIL_DOMAIN", default="afterglow.local")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Afterglow <no-reply@afterglow.local>")
+# Dispatcher: rows claimed per transaction, and delivery ids per send task message.
+AFTERGLOW_DISPATCH_BATCH = env.int("AFTERGLOW_DISPATCH_BATCH", default=500)
+AFTERGLOW_SEND_CHUNK = env.int("AFTERGLOW_SEND_CHUNK", default=50)
+AFTERGLOW_DELIVERY_MAX_ATTEMPTS = env.int("AFTERGLOW_DELIVERY_MAX_ATTEMPTS", default=6)
+# A delivery claimed this long ago and never finished belongs to a dead worker.
+AFTERGLOW_STALE_CLAIM_SECONDS = env.int("AFTERGLOW_STALE_CLAIM_SECONDS", default=300)
+# A queued delivery nobody picked up this long (its message was lost) is enqueued again.
+AFTERGLOW_REQUEUE_AFTER_SECONDS = env.int("AFTERGLOW_REQUEUE_AFTER_SECONDS", default=120)

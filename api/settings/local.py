@@ -9,5 +9,6 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-only-insecure-key-never-use
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 
+AFTERGLOW_DEFAULT_CHANNELS = env.list("AFTERGLOW_DEFAULT_CHANNELS", default=["console"])
 # runserver serves static files itself in local runs; nothing is collected.
 STATIC_ROOT = None

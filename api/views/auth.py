@@ -6,6 +6,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from notifications.services.devices import (
+    devices_unregister_for_token,
+    devices_unregister_for_user,
+)
 from outcomes.errors import DomainValidationError
 from outcomes.selectors import memberships_for
 from outcomes.services import enrolment_code_redeem
@@ -92,6 +96,8 @@ class SignOutView(APIView):
         tags=["auth"],
     )
     def post(self, request):
+        # A signed-out phone must not keep receiving pushes.
+        devices_unregister_for_token(auth_token=request.auth)
         device_token_revoke(token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -107,6 +113,7 @@ class SignOutAllView(APIView):
         tags=["auth"],
     )
     def post(self, request):
+        devices_unregister_for_user(user=request.user)
         device_tokens_revoke_all(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

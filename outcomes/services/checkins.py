@@ -203,6 +203,12 @@ def checkin_submit(
                 for i, ((row, s), r) in enumerate(zip(scored, responses, strict=True))
             )
             _latest_scores_update(patient=patient, rows=rows)
+            # Data flows outcomes -> notifications: answering closes the open reminder.
+            from notifications.services.reminders import reminders_complete_for_checkin
+
+            reminders_complete_for_checkin(
+                check_in=check_in, instrument_codes=[r.instrument_code for r in rows]
+            )
     except IntegrityError:
         existing = CheckIn.objects.filter(id=check_in_id).first()
         if existing is None:

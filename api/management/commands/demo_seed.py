@@ -32,3 +32,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"a fresh enrolment code for demo-patient-3: {report.fresh_enrolment_code}"
         )
+        self.stdout.write(
+            "demo-patient-1 had an infusion ~4 h ago: its +4 h reminder fires within ~3 minutes "
+            "(watch .run/celery.log)"
+        )

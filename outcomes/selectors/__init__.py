@@ -11,8 +11,8 @@ from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from .errors import NotFoundError
-from .models import (
+from ..errors import NotFoundError
+from ..models import (
     CheckIn,
     Clinic,
     ClinicMembership,

@@ -1,0 +1,381 @@
+"""Reminders: the phone's open check-ins, schedule, devices and preferences; the
+scheduler's plans, reminder lists, adherence and per-patient settings."""
+
+import django_filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+
+from notifications.models import (
+    CadencePlan,
+    ClinicNotificationSettings,
+    Device,
+    PatientPreference,
+    Reminder,
+    ReminderStatus,
+)
+from notifications.selectors import (
+    SCHEDULING_ROLES,
+    access_plan,
+    adherence_by_step,
+    open_reminders_for_patient,
+    plans_for_staff,
+    reminders_for_staff,
+    upcoming_reminders_for_patient,
+)
+from notifications.services.devices import device_register, device_unregister
+from notifications.services.plans import cadence_plan_create, cadence_plan_update
+from notifications.services.preferences import (
+    clinic_notification_settings_update,
+    patient_preference_update,
+)
+from outcomes.errors import DomainValidationError, NotFoundError
+from outcomes.models import Clinic, Role
+from outcomes.selectors import access_patient, clinic_ids_for, patient_for_user
+
+from ..pagination import ListPagination
+from ..permissions import IsPatient, IsStaffWithRole
+from ..serializers.reminders import (
+    CadencePlanSerializer,
+    CadencePlanUpdateSerializer,
+    CadencePlanWriteSerializer,
+    ClinicNotificationSettingsSerializer,
+    DeviceRegisterSerializer,
+    DeviceSerializer,
+    OpenCheckInSerializer,
+    PatientReminderSettingsSerializer,
+    ReminderPreferencesSerializer,
+    ReminderSerializer,
+    ScheduleSerializer,
+    StepAdherenceSerializer,
+)
+
+PLAN_READERS = SCHEDULING_ROLES | {Role.CLINICIAN}
+
+
+# --- the phone ----------------------------------------------------------------------------
+class MyOpenCheckInsView(generics.GenericAPIView):
+    queryset = Reminder.objects.none()  # for the schema only
+    permission_classes = [IsPatient]
+    serializer_class = OpenCheckInSerializer
+
+    @extend_schema(
+        operation_id="me_open_check_ins_list",
+        summary="Check-ins open now (shown even if the push was lost)",
+        responses={200: OpenCheckInSerializer(many=True)},
+        tags=["me"],
+    )
+    def get(self, request):
+        patient = patient_for_user(user=request.user)
+        return Response(
+            OpenCheckInSerializer(open_reminders_for_patient(patient=patient), many=True).data
+        )
+
+
+class MyScheduleView(generics.GenericAPIView):
+    permission_classes = [IsPatient]
+    serializer_class = ScheduleSerializer
+
+    @extend_schema(
+        operation_id="me_schedule_retrieve",
+        summary="Upcoming check-ins, for local notifications as a backup",
+        tags=["me"],
+    )
+    def get(self, request):
+        patient = patient_for_user(user=request.user)
+        body = {
+            "timezone": patient.timezone,
+            "entries": list(upcoming_reminders_for_patient(patient=patient)[:100]),
+        }
+        return Response(ScheduleSerializer(body).data)
+
+
+class MyDeviceListCreateView(generics.ListAPIView):
+    permission_classes = [IsPatient]
+    serializer_class = DeviceSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Device.objects.none()
+        return Device.objects.filter(patient=patient_for_user(user=self.request.user)).order_by(
+            "created_at"
+        )
+
+    @extend_schema(operation_id="me_devices_list", summary="My registered devices", tags=["me"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="me_devices_register",
+        summary="Register this phone for push (re-registering updates it)",
+        request=DeviceRegisterSerializer,
+        responses={
+            201: DeviceSerializer,
+            200: OpenApiResponse(DeviceSerializer, description="Updated"),
+        },
+        tags=["me"],
+    )
+    def post(self, request):
+        s = DeviceRegisterSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        device, created = device_register(
+            patient=patient_for_user(user=request.user), auth_token=request.auth, **s.validated_data
+        )
+        return Response(
+            DeviceSerializer(device).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MyDeviceDetailView(generics.GenericAPIView):
+    permission_classes = [IsPatient]
+    serializer_class = DeviceSerializer
+
+    @extend_schema(
+        operation_id="me_devices_delete",
+        summary="Stop push to a device",
+        responses={204: OpenApiResponse(description="Removed")},
+        tags=["me"],
+    )
+    def delete(self, request, device_id):
+        patient = patient_for_user(user=request.user)
+        device = Device.objects.filter(id=device_id, patient=patient).first()
+        if device is None:
+            raise NotFoundError
+        device_unregister(device=device)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _preferences_body(pref: PatientPreference | None, with_plan: bool) -> dict:
+    body = {
+        "channels": pref.channels if pref else None,
+        "quiet_hours_start": pref.quiet_hours_start if pref else None,
+        "quiet_hours_end": pref.quiet_hours_end if pref else None,
+        "paused_until": pref.paused_until if pref else None,
+    }
+    if with_plan:
+        body["cadence_plan"] = pref.cadence_plan_id if pref else None
+    return body
+
+
+class MyReminderPreferencesView(generics.GenericAPIView):
+    permission_classes = [IsPatient]
+    serializer_class = ReminderPreferencesSerializer
+
+    @extend_schema(
+        operation_id="me_reminder_preferences_retrieve",
+        summary="My reminder preferences",
+        tags=["me"],
+    )
+    def get(self, request):
+        patient = patient_for_user(user=request.user)
+        pref = PatientPreference.objects.filter(patient=patient).first()
+        return Response(ReminderPreferencesSerializer(_preferences_body(pref, False)).data)
+
+    @extend_schema(
+        operation_id="me_reminder_preferences_update",
+        summary="Change my channels, quiet hours or pause",
+        tags=["me"],
+    )
+    def patch(self, request):
+        patient = patient_for_user(user=request.user)
+        s = ReminderPreferencesSerializer(data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        pref = patient_preference_update(patient=patient, **s.validated_data)
+        return Response(ReminderPreferencesSerializer(_preferences_body(pref, False)).data)
+
+
+# --- schedulers -----------------------------------------------------------------------------
+class CadencePlanListCreateView(generics.ListAPIView):
+    permission_classes = [IsStaffWithRole]
+    serializer_class = CadencePlanSerializer
+    pagination_class = None
+
+    @property
+    def staff_roles(self):
+        return SCHEDULING_ROLES if self.request.method == "POST" else PLAN_READERS
+
+    def get_queryset(self):
+        return plans_for_staff(user=self.request.user)
+
+    @extend_schema(
+        operation_id="cadence_plans_list", summary="My clinics' cadence plans", tags=["cadence"]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="cadence_plans_create",
+        summary="Create a plan; a step may only ask an instrument whose recall window fits",
+        request=CadencePlanWriteSerializer,
+        responses={201: CadencePlanSerializer},
+        tags=["cadence"],
+    )
+    def post(self, request):
+        s = CadencePlanWriteSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = s.validated_data
+        if data["clinic"] not in clinic_ids_for(user=request.user, roles=SCHEDULING_ROLES):
+            raise DomainValidationError.single("clinic", "does_not_exist", "Unknown clinic.")
+        plan = cadence_plan_create(
+            clinic=Clinic.objects.get(id=data["clinic"]),
+            name=data["name"],
+            steps=data["steps"],
+            is_default=data["is_default"],
+            user=request.user,
+        )
+        return Response(CadencePlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+class CadencePlanDetailView(generics.GenericAPIView):
+    permission_classes = [IsStaffWithRole]
+    serializer_class = CadencePlanSerializer
+
+    @property
+    def staff_roles(self):
+        return SCHEDULING_ROLES if self.request.method == "PATCH" else PLAN_READERS
+
+    @extend_schema(operation_id="cadence_plans_retrieve", summary="One plan", tags=["cadence"])
+    def get(self, request, plan_id):
+        return Response(
+            CadencePlanSerializer(
+                access_plan(user=request.user, plan_id=plan_id, roles=PLAN_READERS)
+            ).data
+        )
+
+    @extend_schema(
+        operation_id="cadence_plans_update",
+        summary="Edit a plan (a new version; pending reminders re-planned, nothing re-sent)",
+        request=CadencePlanUpdateSerializer,
+        responses={200: CadencePlanSerializer},
+        tags=["cadence"],
+    )
+    def patch(self, request, plan_id):
+        plan = access_plan(user=request.user, plan_id=plan_id)
+        s = CadencePlanUpdateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        plan = cadence_plan_update(plan=plan, user=request.user, **s.validated_data)
+        return Response(CadencePlanSerializer(plan).data)
+
+
+class CadencePlanAdherenceView(generics.GenericAPIView):
+    queryset = CadencePlan.objects.none()  # for the schema's path parameter types only
+    permission_classes = [IsStaffWithRole]
+    staff_roles = PLAN_READERS
+    serializer_class = StepAdherenceSerializer
+
+    @extend_schema(
+        operation_id="cadence_plans_adherence",
+        summary="Adherence per step of a plan",
+        responses={200: StepAdherenceSerializer(many=True)},
+        tags=["cadence"],
+    )
+    def get(self, request, plan_id):
+        plan = access_plan(user=request.user, plan_id=plan_id, roles=PLAN_READERS)
+        return Response(StepAdherenceSerializer(adherence_by_step(plan=plan), many=True).data)
+
+
+class ReminderFilter(django_filters.FilterSet):
+    patient = django_filters.UUIDFilter(field_name="patient_id")
+    clinic = django_filters.UUIDFilter(field_name="patient__clinic_id")
+    plan = django_filters.UUIDFilter(field_name="plan_id")
+    status = django_filters.ChoiceFilter(choices=ReminderStatus.choices)
+    due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+
+    class Meta:
+        model = Reminder
+        fields = ["patient", "clinic", "plan", "status", "due_after", "due_before"]
+
+
+class ReminderListView(generics.ListAPIView):
+    """Upcoming, sent, completed and missed reminders, per patient or per clinic."""
+
+    permission_classes = [IsStaffWithRole]
+    staff_roles = SCHEDULING_ROLES
+    serializer_class = ReminderSerializer
+    pagination_class = ListPagination
+    filterset_class = ReminderFilter
+
+    def get_queryset(self):
+        return reminders_for_staff(user=self.request.user)
+
+    @extend_schema(
+        operation_id="reminders_list", summary="Reminders of my clinics", tags=["cadence"]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class PatientReminderSettingsView(generics.GenericAPIView):
+    permission_classes = [IsStaffWithRole]
+    staff_roles = SCHEDULING_ROLES
+    serializer_class = PatientReminderSettingsSerializer
+
+    @extend_schema(
+        operation_id="patients_reminder_settings_retrieve",
+        summary="A patient's plan override and reminder preferences",
+        tags=["cadence"],
+    )
+    def get(self, request, patient_id):
+        patient = access_patient(user=request.user, patient_id=patient_id, roles=SCHEDULING_ROLES)
+        pref = PatientPreference.objects.filter(patient=patient).first()
+        return Response(PatientReminderSettingsSerializer(_preferences_body(pref, True)).data)
+
+    @extend_schema(
+        operation_id="patients_reminder_settings_update",
+        summary="Override a patient's plan or preferences (re-plans pending reminders)",
+        tags=["cadence"],
+    )
+    def patch(self, request, patient_id):
+        patient = access_patient(user=request.user, patient_id=patient_id, roles=SCHEDULING_ROLES)
+        s = PatientReminderSettingsSerializer(data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        data = dict(s.validated_data)
+        if data.get("cadence_plan") is not None:
+            plan = CadencePlan.objects.filter(
+                id=data["cadence_plan"], clinic_id=patient.clinic_id, archived_at__isnull=True
+            ).first()
+            if plan is None:
+                raise DomainValidationError.single(
+                    "cadence_plan", "does_not_exist", "Unknown plan."
+                )
+            data["cadence_plan"] = plan
+        pref = patient_preference_update(patient=patient, **data)
+        return Response(PatientReminderSettingsSerializer(_preferences_body(pref, True)).data)
+
+
+class ClinicNotificationSettingsView(generics.GenericAPIView):
+    permission_classes = [IsStaffWithRole]
+    staff_roles = SCHEDULING_ROLES
+    serializer_class = ClinicNotificationSettingsSerializer
+
+    def _clinic(self, clinic_id) -> Clinic:
+        if clinic_id not in clinic_ids_for(user=self.request.user, roles=SCHEDULING_ROLES):
+            raise NotFoundError
+        return Clinic.objects.get(id=clinic_id)
+
+    @extend_schema(
+        operation_id="clinics_notification_settings_retrieve",
+        summary="The clinic's reminder defaults",
+        tags=["cadence"],
+    )
+    def get(self, request, clinic_id):
+        clinic = self._clinic(clinic_id)
+        row = ClinicNotificationSettings.objects.filter(
+            clinic=clinic
+        ).first() or ClinicNotificationSettings(clinic=clinic)
+        return Response(ClinicNotificationSettingsSerializer(row).data)
+
+    @extend_schema(
+        operation_id="clinics_notification_settings_update",
+        summary="Change the clinic's reminder defaults",
+        tags=["cadence"],
+    )
+    def patch(self, request, clinic_id):
+        clinic = self._clinic(clinic_id)
+        s = ClinicNotificationSettingsSerializer(data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        row = clinic_notification_settings_update(clinic=clinic, **s.validated_data)
+        return Response(ClinicNotificationSettingsSerializer(row).data)

@@ -1,0 +1,58 @@
+"""SMS through Twilio's Messages API."""
+
+from django.conf import settings
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+
+from . import Channel, Message, TransportError
+
+# Twilio error codes that mean this number will never take our messages.
+# https://www.twilio.com/docs/api/errors: 21211 invalid To, 21214 not reachable,
+# 21408 region not enabled, 21610 recipient replied STOP, 21614 not a mobile number.
+PERMANENT_CODES = {21211, 21214, 21408, 21610, 21614}
+
+
+class TwilioSmsChannel(Channel):
+    name = "sms"
+
+    def __init__(self):
+        self._client = None
+
+    def _twilio(self) -> Client:
+        if self._client is None:
+            sid, token = settings.AFTERGLOW_TWILIO_ACCOUNT_SID, settings.AFTERGLOW_TWILIO_AUTH_TOKEN
+            if not (sid and token and settings.AFTERGLOW_TWILIO_FROM):
+                raise TransportError(
+                    "Twilio is not configured.", permanent=False, code="twilio_not_configured"
+                )
+            self._client = Client(sid, token)
+        return self._client
+
+    def send(self, delivery, message: Message) -> str:
+        contact = delivery.contact_point
+        if contact is None:
+            raise TransportError("No number for this delivery.", permanent=True, code="no_number")
+        if contact.disabled_at is not None:
+            # Disabled after this delivery was queued (e.g. the patient replied STOP).
+            raise TransportError(
+                "The number is disabled.", permanent=True, bad_target=False, code="contact_disabled"
+            )
+        try:
+            sent = self._twilio().messages.create(
+                to=contact.address,
+                from_=settings.AFTERGLOW_TWILIO_FROM,
+                body=f"{message.title}: {message.body}",
+            )
+        except TwilioRestException as exc:
+            # Other errors (429, 5xx, our own configuration) are retried, then given up on;
+            # they say nothing against the patient's number.
+            raise TransportError(
+                f"Twilio {exc.status}: {exc.code}",
+                permanent=exc.code in PERMANENT_CODES,
+                code=str(exc.code or exc.status),
+            ) from exc
+        except TwilioException as exc:
+            raise TransportError(
+                f"Twilio: {type(exc).__name__}", permanent=False, code="twilio_error"
+            ) from exc
+        return sent.sid

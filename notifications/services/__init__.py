@@ -1,0 +1,1 @@
+"""Every write of reminders and delivery goes through a service here."""

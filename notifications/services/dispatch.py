@@ -1,0 +1,236 @@
+"""The dispatcher: claim due reminders, write their deliveries (the outbox), hand the
+delivery ids to the send task after commit.
+
+Claims use SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers and overlapping
+beat ticks each take different rows and none double-sends (STYLE habit 6). A batch costs
+the same handful of queries whatever its size. If the process dies mid-batch, the
+transaction rolls back and the rows are simply claimed again on the next tick; if it dies
+after commit but before enqueueing, deliveries_reap re-enqueues the queued rows.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from outcomes.models import Patient
+
+from ..models import (
+    Channel,
+    ClinicNotificationSettings,
+    ContactPoint,
+    Delivery,
+    DeliveryStatus,
+    Device,
+    PatientPreference,
+    Reminder,
+    ReminderStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    nudged: int = 0
+    missed: int = 0
+    paused: int = 0
+    deliveries: int = 0
+    batches: int = 0
+
+
+def reminders_dispatch_due(
+    *, now: datetime | None = None, batch_size: int | None = None, enqueue=None
+) -> DispatchReport:
+    """One beat tick: expire closed windows, send what is due, nudge what is unanswered."""
+    now = now or timezone.now()
+    batch_size = batch_size or settings.AFTERGLOW_DISPATCH_BATCH
+    enqueue = enqueue or enqueue_deliveries
+    report = DispatchReport()
+    report.missed = reminders_expire(now=now)
+    while (
+        _dispatch_batch(now=now, batch_size=batch_size, report=report, enqueue=enqueue, nudge=False)
+        == batch_size
+    ):
+        pass
+    while (
+        _dispatch_batch(now=now, batch_size=batch_size, report=report, enqueue=enqueue, nudge=True)
+        == batch_size
+    ):
+        pass
+    if report.sent or report.nudged or report.missed:
+        logger.info(
+            "dispatch: %d sent, %d nudged, %d missed, %d paused, %d deliveries in %d batches",
+            report.sent,
+            report.nudged,
+            report.missed,
+            report.paused,
+            report.deliveries,
+            report.batches,
+        )
+    return report
+
+
+def reminders_expire(*, now: datetime) -> int:
+    """A reminder whose window closed unanswered is missed, never sent late."""
+    return Reminder.objects.filter(
+        status__in=(ReminderStatus.PENDING, ReminderStatus.SENT), window_closes_at__lte=now
+    ).update(status=ReminderStatus.MISSED, next_nudge_at=None, updated_at=now)
+
+
+def _dispatch_batch(*, now, batch_size, report, enqueue, nudge: bool) -> int:
+    with transaction.atomic():
+        due = Reminder.objects.select_for_update(skip_locked=True, of=("self",))
+        if nudge:
+            due = due.filter(
+                status=ReminderStatus.SENT, next_nudge_at__lte=now, window_closes_at__gt=now
+            ).order_by("next_nudge_at")
+        else:
+            due = due.filter(
+                status=ReminderStatus.PENDING, due_at__lte=now, window_closes_at__gt=now
+            ).order_by("due_at")
+        rows = list(due[:batch_size])
+        if not rows:
+            return 0
+        report.batches += 1
+        targets = _targets_for(patient_ids={r.patient_id for r in rows}, now=now)
+        deliveries, paused = [], []
+        for r in rows:
+            patient_targets = targets.get(r.patient_id)
+            if patient_targets is None:
+                paused.append(r)
+                continue
+            if nudge:
+                r.nudges_sent += 1
+                r.nudges_left -= 1
+            else:
+                r.status = ReminderStatus.SENT
+                r.sent_at = now
+            r.next_nudge_at = (
+                now + timedelta(minutes=r.nudge_interval_minutes) if r.nudges_left > 0 else None
+            )
+            if r.next_nudge_at and r.next_nudge_at >= r.window_closes_at:
+                r.next_nudge_at = None
+            r.updated_at = now
+            sequence = r.nudges_sent if nudge else 0
+            deliveries += [
+                Delivery(
+                    reminder=r,
+                    sequence=sequence,
+                    channel=channel,
+                    target_key=key,
+                    device_id=device_id,
+                    contact_point_id=contact_id,
+                )
+                for channel, key, device_id, contact_id in patient_targets
+            ]
+        for r in paused:
+            r.status = ReminderStatus.CANCELLED
+            r.next_nudge_at = None
+            r.updated_at = now
+        Reminder.objects.bulk_update(
+            rows, ["status", "sent_at", "nudges_sent", "nudges_left", "next_nudge_at", "updated_at"]
+        )
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+        ids = [str(d.id) for d in deliveries]
+        transaction.on_commit(lambda: enqueue(ids))
+    report.paused += len(paused)
+    report.deliveries += len(deliveries)
+    if nudge:
+        report.nudged += len(rows) - len(paused)
+    else:
+        report.sent += len(rows) - len(paused)
+    return len(rows)
+
+
+Target = tuple[str, str, object, object]  # channel, target key, device id, contact id
+
+
+def _targets_for(*, patient_ids: set, now: datetime) -> dict[object, list[Target]]:
+    """Where each patient is reminded, in a fixed number of queries. A paused patient maps
+    to None."""
+    prefs = {p.patient_id: p for p in PatientPreference.objects.filter(patient_id__in=patient_ids)}
+    clinic_of = dict(Patient.objects.filter(id__in=patient_ids).values_list("id", "clinic_id"))
+    clinic_channels = dict(
+        ClinicNotificationSettings.objects.filter(clinic_id__in=set(clinic_of.values()))
+        .exclude(default_channels=[])
+        .values_list("clinic_id", "default_channels")
+    )
+    devices = defaultdict(list)
+    for dev_id, patient_id in Device.objects.filter(
+        patient_id__in=patient_ids, disabled_at__isnull=True
+    ).values_list("id", "patient_id"):
+        devices[patient_id].append(dev_id)
+    contacts = defaultdict(list)
+    for cid, patient_id, channel in ContactPoint.objects.filter(
+        patient_id__in=patient_ids, disabled_at__isnull=True
+    ).values_list("id", "patient_id", "channel"):
+        contacts[(patient_id, channel)].append(cid)
+
+    out: dict[object, list[Target] | None] = {}
+    for pid in patient_ids:
+        pref = prefs.get(pid)
+        if pref is not None and pref.paused_until is not None and pref.paused_until > now:
+            out[pid] = None
+            continue
+        channels = (
+            (pref.channels if pref and pref.channels else None)
+            or clinic_channels.get(clinic_of.get(pid))
+            or settings.AFTERGLOW_DEFAULT_CHANNELS
+        )
+        targets: list[Target] = []
+        for channel in channels:
+            if channel == Channel.PUSH:
+                targets += [(channel, f"device:{d}", d, None) for d in devices[pid]]
+            elif channel in (Channel.EMAIL, Channel.SMS):
+                targets += [(channel, f"contact:{c}", None, c) for c in contacts[(pid, channel)]]
+            elif channel == Channel.CONSOLE:
+                targets.append((channel, "console", None, None))
+        out[pid] = targets
+    return out
+
+
+def enqueue_deliveries(ids: list[str]) -> None:
+    """Hand delivery ids to the send task in chunks. Runs after commit; if the broker is
+    unreachable the rows stay queued and deliveries_reap enqueues them again."""
+    from ..tasks import deliveries_send
+
+    chunk = settings.AFTERGLOW_SEND_CHUNK
+    for i in range(0, len(ids), chunk):
+        try:
+            deliveries_send.delay(ids[i : i + chunk])
+        except Exception:
+            logger.exception(
+                "could not enqueue %d deliveries; the reaper will retry", len(ids[i : i + chunk])
+            )
+            return
+
+
+def deliveries_reap(*, now: datetime | None = None, enqueue=None) -> int:
+    """Re-enqueue what a lost message or a dead worker left behind: retries that are due,
+    queued rows nobody picked up, and claims a dead worker never finished."""
+    now = now or timezone.now()
+    enqueue = enqueue or enqueue_deliveries
+    stale = now - timedelta(seconds=settings.AFTERGLOW_STALE_CLAIM_SECONDS)
+    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lte=stale).update(
+        status=DeliveryStatus.RETRYING, next_attempt_at=now
+    )
+    ids = [
+        str(i)
+        for i in Delivery.objects.filter(
+            Q(status=DeliveryStatus.RETRYING, next_attempt_at__lte=now)
+            | Q(
+                status=DeliveryStatus.QUEUED,
+                created_at__lte=now - timedelta(seconds=settings.AFTERGLOW_REQUEUE_AFTER_SECONDS),
+            )
+        ).values_list("id", flat=True)[:10_000]
+    ]
+    if ids:
+        enqueue(ids)
+    return len(ids)

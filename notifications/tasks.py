@@ -1,0 +1,29 @@
+"""Celery tasks: thin wrappers that take ids (never health data) and call a service."""
+
+from celery import shared_task
+
+from .services.delivery import delivery_send
+from .services.dispatch import deliveries_reap, reminders_dispatch_due
+
+
+@shared_task(name="notifications.dispatch_due", acks_late=True)
+def dispatch_due() -> dict:
+    """The beat's one-minute tick. Safe to run concurrently with itself."""
+    report = reminders_dispatch_due()
+    reaped = deliveries_reap()
+    return {
+        "sent": report.sent,
+        "nudged": report.nudged,
+        "missed": report.missed,
+        "deliveries": report.deliveries,
+        "reaped": reaped,
+    }
+
+
+@shared_task(name="notifications.send_deliveries", acks_late=True)
+def deliveries_send(delivery_ids: list[str]) -> dict:
+    outcomes: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        outcome = delivery_send(delivery_id=delivery_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
