@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import auth, clinics, infusions, instruments, me, patients, reminders
+from .views import auth, clinics, infusions, instruments, me, outcomes, patients, reminders
 
 
 def health(request):
@@ -86,6 +86,52 @@ v1 = [
         "clinics/<uuid:clinic_id>/notification-settings/",
         reminders.ClinicNotificationSettingsView.as_view(),
         name="clinic-notification-settings",
+    ),
+    path("me/trajectory/", outcomes.MyTrajectoryView.as_view(), name="me-trajectory"),
+    path(
+        "patients/<uuid:patient_id>/trajectory/",
+        outcomes.PatientTrajectoryView.as_view(),
+        name="patient-trajectory",
+    ),
+    path(
+        "patients/<uuid:patient_id>/outcomes/",
+        outcomes.PatientOutcomesView.as_view(),
+        name="patient-outcomes",
+    ),
+    path(
+        "patients/<uuid:patient_id>/charts/trajectory/",
+        outcomes.PatientTrajectoryChartView.as_view(),
+        name="patient-trajectory-chart",
+    ),
+    path(
+        "patients/<uuid:patient_id>/booster/",
+        outcomes.PatientBoosterView.as_view(),
+        name="patient-booster",
+    ),
+    path(
+        "patients/<uuid:patient_id>/exports/csv/",
+        outcomes.PatientCsvExportView.as_view(),
+        name="patient-export-csv",
+    ),
+    path(
+        "patients/<uuid:patient_id>/exports/fhir/",
+        outcomes.PatientFhirExportView.as_view(),
+        name="patient-export-fhir",
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/durability/",
+        outcomes.ClinicDurabilityView.as_view(),
+        name="clinic-durability",
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/charts/durability/",
+        outcomes.ClinicDurabilityChartView.as_view(),
+        name="clinic-durability-chart",
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/exports/csv/",
+        outcomes.ClinicCsvExportView.as_view(),
+        name="clinic-export-csv",
     ),
     path("instruments/", instruments.InstrumentListView.as_view(), name="instruments"),
     path(

@@ -248,11 +248,40 @@ class DeliveryStatus(models.TextChoices):
     SKIPPED = "skipped", "Not needed any more"
 
 
+class DeliveryKind(models.TextChoices):
+    REMINDER = "reminder", "Check-in reminder (to the patient)"
+    CARE_TEAM = "care_team", "Care-team notice (to staff)"
+
+
 class Delivery(models.Model):
     """The outbox (STYLE habit 7): written before the provider is called, records the
     outcome. One row per message, channel and target."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(
+        max_length=12, choices=DeliveryKind.choices, default=DeliveryKind.REMINDER
+    )
+    patient = models.ForeignKey(
+        "outcomes.Patient",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Whom a care-team notice is about (never named in its text).",
+    )
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="care_team_deliveries",
+    )
+    dedupe_key = models.CharField(
+        max_length=120,
+        blank=True,
+        default="",
+        help_text="A care-team notice is sent once per key and recipient.",
+    )
     reminder = models.ForeignKey(
         Reminder, on_delete=models.CASCADE, related_name="deliveries", null=True, blank=True
     )
@@ -286,6 +315,11 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["reminder", "sequence", "target_key"], name="delivery_once_per_target"
+            ),
+            models.UniqueConstraint(
+                fields=["dedupe_key", "target_key"],
+                condition=~Q(dedupe_key=""),
+                name="delivery_once_per_key",
             ),
         ]
         indexes = [

@@ -363,3 +363,38 @@ class Infusion(models.Model):
 
     def __str__(self) -> str:
         return f"Infusion {self.id}"
+
+
+# --- outcome settings (issue 4) -------------------------------------------------------
+class ClinicOutcomeSettings(models.Model):
+    """A clinic's own outcome thresholds for one instrument; unset fields fall back to the
+    instrument definition's defaults (INSTRUMENTS.md)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="outcome_settings")
+    instrument_code = models.CharField(max_length=32)
+    response_pct = models.FloatField(null=True, blank=True)
+    partial_response_pct = models.FloatField(null=True, blank=True)
+    remission_below = models.FloatField(null=True, blank=True)
+    mid = models.FloatField(null=True, blank=True, help_text="Minimal important difference.")
+    loss_consecutive = models.PositiveSmallIntegerField(null=True, blank=True)
+    baseline_lookback_days = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "instrument_code"], name="outcome_settings_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(response_pct__isnull=True)
+                | Q(response_pct__gt=0, response_pct__lte=100),
+                name="outcome_settings_response_pct_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(loss_consecutive__isnull=True) | Q(loss_consecutive__gte=1),
+                name="outcome_settings_loss_consecutive_min",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_code} thresholds of {self.clinic_id}"

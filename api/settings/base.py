@@ -118,6 +118,8 @@ REST_FRAMEWORK = {
         "submission": env("THROTTLE_SUBMISSION", default="60/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # We render JSON only; `format` is ours (charts take ?format=png|svg).
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 DRF_STANDARDIZED_ERRORS = {
@@ -235,6 +237,8 @@ AFTERGLOW_CHANNELS = {
 AFTERGLOW_CHANNELS.update(env.dict("AFTERGLOW_CHANNEL_OVERRIDES", default={}))
 # Channels used when neither the patient nor the clinic chose any.
 AFTERGLOW_DEFAULT_CHANNELS = env.list("AFTERGLOW_DEFAULT_CHANNELS", default=["push"])
+# Channels for notices to staff (the care team).
+AFTERGLOW_STAFF_CHANNELS = env.list("AFTERGLOW_STAFF_CHANNELS", default=["email"])
 # A service-account JSON (the text, or a path via AFTERGLOW_FCM_CREDENTIALS_FILE).
 AFTERGLOW_FCM_CREDENTIALS = env("AFTERGLOW_FCM_CREDENTIALS", default="")
 if not AFTERGLOW_FCM_CREDENTIALS and env("AFTERGLOW_FCM_CREDENTIALS_FILE", default=""):

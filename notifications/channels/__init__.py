@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 REMINDER_TITLE = "Afterglow"
 REMINDER_BODY = "You have a check-in waiting."
 NUDGE_BODY = "Your check-in is still open."
+CARE_TEAM_BODY = "A patient on your care team may need review. Open Afterglow to see who."
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,9 @@ class ConsoleChannel(Channel):
 
     def send(self, delivery, message: Message) -> str:
         # Ids and the fixed, health-free text only.
-        logger.warning(
-            "REMINDER delivery=%s reminder=%s: %s %s",
-            delivery.id,
-            delivery.reminder_id,
-            message.title,
-            message.body,
-        )
+        if delivery.reminder_id:
+            who = f"REMINDER delivery={delivery.id} reminder={delivery.reminder_id}"
+        else:
+            who = f"CARE-TEAM NOTICE delivery={delivery.id} to={delivery.staff_user_id}"
+        logger.warning("%s: %s %s", who, message.title, message.body)
         return f"console-{delivery.id}"

@@ -14,6 +14,8 @@ class EmailChannel(Channel):
 
     def send(self, delivery, message: Message) -> str:
         contact = delivery.contact_point
+        if contact is None and delivery.staff_user is not None:
+            return self._send(delivery.staff_user.email, message)
         if contact is None:
             raise TransportError("No address for this delivery.", permanent=True, code="no_address")
         if contact.disabled_at is not None:
@@ -24,12 +26,19 @@ class EmailChannel(Channel):
                 bad_target=False,
                 code="contact_disabled",
             )
+        return self._send(contact.address, message)
+
+    def _send(self, address: str, message: Message) -> str:
+        if not address:
+            raise TransportError(
+                "No address for this delivery.", permanent=True, bad_target=False, code="no_address"
+            )
         msgid = make_msgid(domain=settings.AFTERGLOW_EMAIL_DOMAIN)
         email = EmailMessage(
             subject=message.title,
             body=message.body,
             from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[contact.address],
+            to=[address],
             headers={"Message-ID": msgid},
         )
         try:

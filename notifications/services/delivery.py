@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..channels import (
+    CARE_TEAM_BODY,
     NUDGE_BODY,
     REMINDER_BODY,
     REMINDER_TITLE,
@@ -22,7 +23,7 @@ from ..channels import (
     TransportError,
     get_channel,
 )
-from ..models import ContactPoint, Delivery, DeliveryStatus, Device, ReminderStatus
+from ..models import ContactPoint, Delivery, DeliveryKind, DeliveryStatus, Device, ReminderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,12 @@ def backoff(attempts: int) -> timedelta:
 
 
 def message_for(delivery: Delivery) -> Message:
+    if delivery.kind == DeliveryKind.CARE_TEAM:
+        return Message(
+            title=REMINDER_TITLE,
+            body=CARE_TEAM_BODY,
+            data={"type": "care_team_review", "patient_id": str(delivery.patient_id)},
+        )
     body = NUDGE_BODY if delivery.sequence else REMINDER_BODY
     return Message(
         title=REMINDER_TITLE,

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from ..models import (
     PatientStatus,
 )
 from .instruments import definition_for
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -209,9 +212,21 @@ def checkin_submit(
             reminders_complete_for_checkin(
                 check_in=check_in, instrument_codes=[r.instrument_code for r in rows]
             )
+        transaction.on_commit(lambda: _benefit_check_later(patient.id))
     except IntegrityError:
         existing = CheckIn.objects.filter(id=check_in_id).first()
         if existing is None:
             raise
         return _replay(existing, patient=patient, digest=digest)
     return check_in, True
+
+
+def _benefit_check_later(patient_id) -> None:
+    """Look for fading benefit after the response (ids only in the broker). A broker
+    outage must not fail a stored check-in: the next check-in looks again."""
+    from ..tasks import benefit_check
+
+    try:
+        benefit_check.delay(str(patient_id))
+    except Exception:
+        logger.exception("could not enqueue the benefit check")

@@ -1,0 +1,260 @@
+"""Reads that feed the pure analytics: a patient's scored series and infusions, and a
+clinic's cohort, as plain values (never model instances), in a constant number of queries.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from ..analytics.durability import (
+    InfusionEvent,
+    InfusionOutcome,
+    Point,
+    Thresholds,
+    infusion_outcomes,
+)
+from ..analytics.survival import KaplanMeier, kaplan_meier, numbers_at_risk, response_rates
+from ..models import (
+    ClinicOutcomeSettings,
+    Infusion,
+    InfusionStatus,
+    InstrumentResponse,
+    InstrumentVersion,
+    Patient,
+    PatientCondition,
+)
+from ..services.instruments import definition_for
+
+GROUPINGS = ("none", "condition", "infusion_number")
+_THRESHOLD_KEYS = ("response_pct", "partial_response_pct", "remission_below", "mid")
+
+
+@dataclass(frozen=True)
+class InstrumentInfo:
+    code: str
+    title: str
+    direction: str
+    scale: tuple[float, float]
+    bands: list[tuple[float, float, str]]
+    thresholds: Thresholds
+
+
+def instrument_infos(*, clinic_id, codes=None) -> dict[str, InstrumentInfo]:
+    """Each instrument's newest shipped (or clinic-licensed) definition with the clinic's
+    own thresholds applied over the defaults. Two queries."""
+    rows = InstrumentVersion.objects.filter(is_active=True, clinic__isnull=True) | (
+        InstrumentVersion.objects.filter(is_active=True, clinic_id=clinic_id)
+    )
+    if codes is not None:
+        rows = rows.filter(code__in=list(codes))
+    overrides = {
+        s.instrument_code: s for s in ClinicOutcomeSettings.objects.filter(clinic_id=clinic_id)
+    }
+    infos: dict[str, InstrumentInfo] = {}
+    for row in rows.order_by("loaded_at"):
+        defn = definition_for(row)
+        if defn.scoring.method == "triage":
+            continue  # no score to chart or to measure durability on
+        lo, hi = defn.scoring.range
+        o = overrides.get(row.code)
+        extra = {}
+        if o is not None:
+            extra = {
+                k: getattr(o, k)
+                for k in (
+                    "response_pct",
+                    "partial_response_pct",
+                    "remission_below",
+                    "mid",
+                    "loss_consecutive",
+                    "baseline_lookback_days",
+                )
+                if getattr(o, k) is not None
+            }
+        infos[row.code] = InstrumentInfo(
+            code=row.code,
+            title=defn.title,
+            direction=defn.direction,
+            scale=(lo, hi),
+            bands=[(b.min, b.max, b.label) for b in defn.bands],
+            thresholds=Thresholds.from_definition(
+                {
+                    k: v
+                    for k, v in defn.thresholds.model_dump().items()
+                    if k in _THRESHOLD_KEYS and v is not None
+                },
+                direction=defn.direction,
+                scale_max=hi,
+                **extra,
+            ),
+        )
+    return infos
+
+
+def patient_series(*, patient: Patient, codes=None) -> dict[str, list[tuple[datetime, float, str]]]:
+    """(answered_at, total, band) per instrument, oldest first. One query."""
+    qs = InstrumentResponse.objects.filter(patient=patient, total__isnull=False)
+    if codes is not None:
+        qs = qs.filter(instrument_code__in=list(codes))
+    out: dict[str, list] = defaultdict(list)
+    for code, at, total, band in qs.order_by("answered_at").values_list(
+        "instrument_code", "answered_at", "total", "band"
+    ):
+        out[code].append((at, total, band))
+    return out
+
+
+def infusion_events(qs: QuerySet[Infusion]) -> list[InfusionEvent]:
+    """Given infusions (they happened: completed, with times), oldest first."""
+    return [
+        InfusionEvent(id=str(i), started_at=s, ended_at=e)
+        for i, s, e in qs.filter(status=InfusionStatus.COMPLETED, ended_at__isnull=False)
+        .order_by("started_at")
+        .values_list("id", "started_at", "ended_at")
+    ]
+
+
+def patient_outcomes(
+    *, patient: Patient, info: InstrumentInfo, points: list[Point], events: list[InfusionEvent]
+) -> list[InfusionOutcome]:
+    return infusion_outcomes(points, events, info.thresholds, withdrawn_at=patient.withdrawn_at)
+
+
+@dataclass(frozen=True)
+class CohortGroup:
+    name: str
+    km: KaplanMeier
+    at_risk_times: list[float]
+    at_risk: list[int]
+    rates: dict
+
+
+@dataclass(frozen=True)
+class Cohort:
+    instrument: str
+    group_by: str
+    groups: list[CohortGroup]
+    patients: int
+    infusions: int
+
+
+RISK_TIMES = [0, 7, 14, 21, 28, 42, 56]
+
+
+def clinic_cohort(*, clinic_ids, instrument_code: str, group_by: str = "none") -> Cohort:
+    """Durability of response across a clinic's patients, by Kaplan-Meier. Reads values
+    only: four queries whatever the clinic's size."""
+    if group_by not in GROUPINGS:
+        raise ValueError(group_by)
+    clinic_ids = list(clinic_ids)
+    info = (
+        next(
+            iter(instrument_infos(clinic_id=clinic_ids[0], codes=[instrument_code]).values()), None
+        )
+        if clinic_ids
+        else None
+    )
+    series: dict = defaultdict(list)
+    for pid, at, total in (
+        InstrumentResponse.objects.filter(
+            patient__clinic_id__in=clinic_ids, instrument_code=instrument_code, total__isnull=False
+        )
+        .order_by()
+        .values_list("patient_id", "answered_at", "total")
+        .iterator(chunk_size=20_000)
+    ):
+        series[pid].append(Point(at=at, score=total))
+    events: dict = defaultdict(list)
+    for pid, iid, s, e in (
+        Infusion.objects.filter(
+            patient__clinic_id__in=clinic_ids,
+            status=InfusionStatus.COMPLETED,
+            ended_at__isnull=False,
+        )
+        .order_by("started_at")
+        .values_list("patient_id", "id", "started_at", "ended_at")
+    ):
+        events[pid].append(InfusionEvent(id=str(iid), started_at=s, ended_at=e))
+    withdrawn = dict(
+        Patient.objects.filter(clinic_id__in=clinic_ids, withdrawn_at__isnull=False).values_list(
+            "id", "withdrawn_at"
+        )
+    )
+    conditions: dict = defaultdict(list)
+    if group_by == "condition":
+        for pid, cond in PatientCondition.objects.filter(
+            patient__clinic_id__in=clinic_ids
+        ).values_list("patient_id", "condition"):
+            conditions[pid].append(cond)
+
+    grouped: dict[str, list[InfusionOutcome]] = defaultdict(list)
+    n_infusions = 0
+    for pid, evs in events.items():
+        if info is None:
+            break
+        outs = infusion_outcomes(
+            series.get(pid, []), evs, info.thresholds, withdrawn_at=withdrawn.get(pid)
+        )
+        n_infusions += len(outs)
+        for number, o in enumerate(outs, start=1):
+            if group_by == "none":
+                keys = ["all"]
+            elif group_by == "infusion_number":
+                keys = [f"infusion {number}" if number < 4 else "infusion 4+"]
+            else:
+                keys = conditions.get(pid) or ["unspecified"]
+            for k in keys:
+                grouped[k].append(o)
+    groups = []
+    for name in sorted(grouped):
+        outs = grouped[name]
+        durable = [o for o in outs if o.responded and o.durability_days is not None]
+        durations = [o.durability_days for o in durable]
+        observed = [not o.censored for o in durable]
+        groups.append(
+            CohortGroup(
+                name=name,
+                km=kaplan_meier(durations, observed),
+                at_risk_times=RISK_TIMES,
+                at_risk=numbers_at_risk(durations, RISK_TIMES),
+                rates=response_rates(outs),
+            )
+        )
+    return Cohort(
+        instrument=instrument_code,
+        group_by=group_by,
+        groups=groups,
+        patients=len(events),
+        infusions=n_infusions,
+    )
+
+
+@dataclass(frozen=True)
+class InstrumentCourse:
+    info: InstrumentInfo
+    series: list[tuple[datetime, float, str]]
+    outcomes: list[InfusionOutcome]
+
+
+def patient_courses(
+    *, patient: Patient, codes=None
+) -> tuple[list[InfusionEvent], dict[str, InstrumentCourse]]:
+    """A patient's infusions and, per scored instrument, the series and per-infusion
+    outcomes. Four queries, however long the history."""
+    infos = instrument_infos(clinic_id=patient.clinic_id, codes=codes)
+    series = patient_series(patient=patient, codes=codes)
+    events = infusion_events(Infusion.objects.filter(patient=patient))
+    courses = {}
+    for code in sorted(series):
+        info = infos.get(code)
+        if info is None:
+            continue
+        points = [Point(at=at, score=total) for at, total, _ in series[code]]
+        courses[code] = InstrumentCourse(
+            info=info,
+            series=series[code],
+            outcomes=patient_outcomes(patient=patient, info=info, points=points, events=events),
+        )
+    return events, courses
