@@ -101,6 +101,8 @@ def reminders_plan_for_infusion(*, infusion: Infusion, now: datetime | None = No
     if to_create:
         Reminder.objects.bulk_create(to_create)
     if to_update:
+        for row in to_update:
+            row.updated_at = now
         Reminder.objects.bulk_update(
             to_update,
             [
@@ -120,7 +122,8 @@ def reminders_plan_for_infusion(*, infusion: Infusion, now: datetime | None = No
 
 def _fields(step, planned, plan: CadencePlan) -> dict:
     return {
-        "plan": plan,
+        # plan_id, not plan: comparing `row.plan` would fetch each row's plan again.
+        "plan_id": plan.pk,
         "plan_version": plan.version,
         "instruments": list(step.instruments),
         "due_at": planned.due_at,
