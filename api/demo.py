@@ -47,7 +47,9 @@ class DemoReport:
 
 def answers_for_total(defn, total: int, rng: random.Random) -> dict[str, int]:
     """Answers to a choice instrument whose scored items add up to about `total`."""
-    scored = [i for i in defn.items if i.scored]
+    # Synthetic answers never touch a safety item (PHQ-9 item 9): no alert by accident.
+    safety_items = {r.when.link_id for r in defn.safety if r.when is not None}
+    scored = [i for i in defn.items if i.scored and i.link_id not in safety_items]
     values = {i.link_id: 0 for i in defn.items if i.required}
     top = {i.link_id: max(o.value for o in defn.option_set(i)) for i in scored}
     remaining = max(0, int(total))

@@ -10,6 +10,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 PERIODIC_TASKS: dict[str, tuple[str, tuple[str, object]]] = {
     "purge expired tokens": ("api.tokens_purge_expired", ("crontab", "17 3")),
     "dispatch due reminders": ("notifications.dispatch_due", ("interval", 60)),
+    "escalate unacknowledged safety alerts": ("outcomes.alerts_escalate", ("interval", 60)),
 }
 
 

@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import auth, clinics, infusions, instruments, me, outcomes, patients, reminders
+from .views import alerts, auth, clinics, infusions, instruments, me, outcomes, patients, reminders
 
 
 def health(request):
@@ -132,6 +132,16 @@ v1 = [
         "clinics/<uuid:clinic_id>/exports/csv/",
         outcomes.ClinicCsvExportView.as_view(),
         name="clinic-export-csv",
+    ),
+    path("alerts/", alerts.AlertListView.as_view(), name="alerts"),
+    path("alerts/<uuid:alert_id>/", alerts.AlertDetailView.as_view(), name="alert"),
+    path(
+        "alerts/<uuid:alert_id>/acknowledge/",
+        alerts.AlertAcknowledgeView.as_view(),
+        name="alert-acknowledge",
+    ),
+    path(
+        "alerts/<uuid:alert_id>/resolve/", alerts.AlertResolveView.as_view(), name="alert-resolve"
     ),
     path("instruments/", instruments.InstrumentListView.as_view(), name="instruments"),
     path(

@@ -276,6 +276,9 @@ class Delivery(models.Model):
         blank=True,
         related_name="care_team_deliveries",
     )
+    urgent = models.BooleanField(
+        default=False, help_text="A safety alert: the text asks for attention now."
+    )
     dedupe_key = models.CharField(
         max_length=120,
         blank=True,

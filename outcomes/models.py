@@ -398,3 +398,86 @@ class ClinicOutcomeSettings(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_code} thresholds of {self.clinic_id}"
+
+
+# --- safety (issue 5) -------------------------------------------------------------------
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class AlertSeverity(models.TextChoices):
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class ClinicSafetySettings(models.Model):
+    """How a clinic handles safety alerts: crisis resources shown to the patient, how long an
+    alert may stay unacknowledged before it escalates, and who is on call."""
+
+    clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="safety_settings")
+    crisis_resources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"name": ..., "contact": ..., "description": ...}]; empty: the US default.',
+    )
+    acknowledge_within_minutes = models.PositiveIntegerField(default=30)
+    on_call = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(acknowledge_within_minutes__gte=1), name="safety_ack_minutes_min"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Safety settings of {self.clinic_id}"
+
+
+class SafetyAlert(models.Model):
+    """Raised on the server, in the check-in's transaction, by an instrument's safety rule
+    (PHQ-9 item 9 > 0, EPDS item 10 > 0, a positive C-SSRS) or a large worsening."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="safety_alerts")
+    check_in = models.ForeignKey(CheckIn, on_delete=models.PROTECT, related_name="safety_alerts")
+    response = models.ForeignKey(
+        InstrumentResponse, on_delete=models.PROTECT, related_name="safety_alerts"
+    )
+    rule = models.CharField(max_length=64)
+    severity = models.CharField(max_length=10, choices=AlertSeverity.choices)
+    status = models.CharField(max_length=14, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    next_escalation_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, default="", max_length=2000)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["response", "rule"], name="alert_once_per_rule"),
+            models.CheckConstraint(
+                condition=Q(status__in=AlertStatus.values), name="alert_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_escalation_at"],
+                condition=Q(status="open"),
+                name="alert_escalation_due",
+            ),
+            models.Index(fields=["patient", "-created_at"], name="alert_patient_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} alert {self.id}"

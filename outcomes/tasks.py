@@ -4,6 +4,13 @@ from celery import shared_task
 
 from .models import Patient
 from .services.benefit import benefit_review
+from .services.safety import alerts_escalate_due
+
+
+@shared_task(name="outcomes.alerts_escalate", acks_late=True)
+def alerts_escalate() -> int:
+    """The beat's tick for safety alerts nobody has acknowledged in time."""
+    return alerts_escalate_due()
 
 
 @shared_task(name="outcomes.benefit_check", acks_late=True)

@@ -11,7 +11,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from notifications.services.devices import device_register
 from notifications.services.plans import default_plan_ensure
-from outcomes.models import InstrumentVersion
+from outcomes.models import InstrumentVersion, SafetyAlert
 from outcomes.services.infusions import infusion_schedule
 
 from .factories import checkin_payload, phq9
@@ -48,6 +48,13 @@ def world(personas):
     personas.device_a, _ = device_register(
         patient=personas.patient_a, push_token="synthetic-token-a", platform="ios"
     )
+    # An older check-in (so check-in A stays the latest) that raises a safety alert.
+    alerting = checkin_payload(
+        responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 1)],
+        answered_at=timezone.now() - timedelta(days=1),
+    )
+    personas.client("patient_a").post("/api/v1/me/check-ins/", alerting, format="json")
+    personas.alert_a = SafetyAlert.objects.get(check_in_id=alerting["id"])
     return personas
 
 
@@ -201,6 +208,15 @@ MATRIX = [
     ("get", "/api/v1/clinics/{clinic_x}/durability/", None, STAFF_ONLY_HEALTH),
     ("get", "/api/v1/clinics/{clinic_x}/charts/durability/", None, STAFF_ONLY_HEALTH),
     ("get", "/api/v1/clinics/{clinic_x}/exports/csv/", None, STAFF_ONLY_HEALTH),
+    (
+        "get",
+        "/api/v1/alerts/",
+        None,
+        _everyone(403, anonymous=401, clinician_x=200, clinician_y=200),
+    ),
+    ("get", "/api/v1/alerts/{alert_a}/", None, STAFF_ONLY_HEALTH),
+    ("post", "/api/v1/alerts/{alert_a}/acknowledge/", None, STAFF_ONLY_HEALTH),
+    ("post", "/api/v1/alerts/{alert_a}/resolve/", None, STAFF_ONLY_HEALTH),
     ("post", "/api/v1/auth/sign-out/", None, _everyone(204, anonymous=401)),
     ("post", "/api/v1/auth/sign-out-all/", None, _everyone(204, anonymous=401)),
 ]
@@ -217,6 +233,7 @@ def _path(template: str, w) -> str:
         infusion_a=w.infusion_a.id,
         plan_x=w.plan_x.id,
         clinic_x=w.clinic_x.id,
+        alert_a=w.alert_a.id,
     )
 
 
@@ -249,7 +266,8 @@ def test_every_operation_in_the_schema_is_in_the_matrix():
             .replace("{device_a}", "{device_id}")
             .replace("{infusion_a}", "{infusion_id}")
             .replace("{plan_x}", "{plan_id}")
-            .replace("{clinic_x}", "{clinic_id}"),
+            .replace("{clinic_x}", "{clinic_id}")
+            .replace("{alert_a}", "{alert_id}"),
         )
         for m, t, _, _ in MATRIX
     } | PUBLIC
@@ -274,7 +292,7 @@ def test_patient_lists_only_own_check_ins(world):
     b = world.client("patient_b").get("/api/v1/me/check-ins/").json()
     assert b["results"] == []
     a = world.client("patient_a").get("/api/v1/me/check-ins/").json()
-    assert [c["id"] for c in a["results"]] == [world.checkin_a]
+    assert {c["id"] for c in a["results"]} == {world.checkin_a, str(world.alert_a.check_in_id)}
 
 
 def test_unknown_patient_id_is_404_like_another_clinics(world):
@@ -307,9 +325,10 @@ def test_patient_list_query_count_does_not_grow_with_patients(world, django_asse
 def test_clinician_reads_patient_check_ins_filtered(world):
     client = world.client("clinician_x")
     url = f"/api/v1/patients/{world.patient_a.id}/check-ins/"
-    assert [c["id"] for c in client.get(url, {"instrument": "PHQ-9"}).json()["results"]] == [
-        world.checkin_a
-    ]
+    newest_first = [world.checkin_a, str(world.alert_a.check_in_id)]
+    assert [c["id"] for c in client.get(url, {"instrument": "PHQ-9"}).json()["results"]] == (
+        newest_first
+    )
     assert client.get(url, {"instrument": "GAD-7"}).json()["results"] == []
     bad = client.get(url, {"answered_after": "not-a-date"})
     assert bad.status_code == 400

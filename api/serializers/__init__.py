@@ -248,3 +248,31 @@ class PatientEnrolledSerializer(serializers.Serializer):
 
 class PatientFilterSerializer(serializers.Serializer):
     clinic = serializers.UUIDField(required=False)
+
+
+class CrisisResourceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    contact = serializers.CharField()
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class SafetyNoticeSerializer(serializers.Serializer):
+    """Present when the submission raised a safety alert."""
+
+    message = serializers.CharField()
+    crisis_resources = CrisisResourceSerializer(many=True)
+    alerts = serializers.IntegerField()
+
+
+class CheckInSubmittedSerializer(CheckInSerializer):
+    safety = serializers.SerializerMethodField()
+
+    class Meta(CheckInSerializer.Meta):
+        fields = [*CheckInSerializer.Meta.fields, "safety"]
+
+    @extend_schema_field(SafetyNoticeSerializer(allow_null=True))
+    def get_safety(self, obj) -> dict | None:
+        from outcomes.services.safety import safety_notice_for
+
+        notice = safety_notice_for(obj)
+        return SafetyNoticeSerializer(notice).data if notice else None

@@ -159,6 +159,7 @@ SPECTACULAR_SETTINGS = {
         "InfusionStatusEnum": "outcomes.models.InfusionStatus",
         "ReminderStatusEnum": "notifications.models.ReminderStatus",
         "ChannelEnum": "notifications.models.Channel",
+        "AlertStatusEnum": "outcomes.models.AlertStatus",
         "ValidationErrorEnum": (
             "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
         ),
@@ -208,6 +209,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through Django's LOGGING, so the health-data filter covers them too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Afterglow --------------------------------------------------------------------------
 # How far in the future a phone's answered_at may lie (clock skew), in seconds.
@@ -217,11 +220,19 @@ AFTERGLOW_ANSWERED_AT_MAX_SKEW_SECONDS = env.int(
 AFTERGLOW_ENROLMENT_CODE_TTL_HOURS = env.int("AFTERGLOW_ENROLMENT_CODE_TTL_HOURS", default=72)
 AFTERGLOW_INSTRUMENTS_DIR = BASE_DIR / "outcomes" / "instruments" / "definitions"
 
+# Every handler carries the health-data filter: no answer or score reaches a log.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"no_health_data": {"()": "api.logging.HealthDataFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["no_health_data"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
 

@@ -13,7 +13,12 @@ from outcomes.services.checkins import ResponseInput
 from ..filters import CheckInFilter
 from ..pagination import TimeSeriesCursorPagination
 from ..permissions import IsPatient
-from ..serializers import CheckInSerializer, CheckInSubmitSerializer, PatientSelfSerializer
+from ..serializers import (
+    CheckInSerializer,
+    CheckInSubmitSerializer,
+    CheckInSubmittedSerializer,
+    PatientSelfSerializer,
+)
 
 
 class MeView(generics.GenericAPIView):
@@ -57,8 +62,10 @@ class MyCheckInListView(generics.ListAPIView):
         ),
         request=CheckInSubmitSerializer,
         responses={
-            201: CheckInSerializer,
-            200: OpenApiResponse(CheckInSerializer, description="A retry: the stored check-in."),
+            201: CheckInSubmittedSerializer,
+            200: OpenApiResponse(
+                CheckInSubmittedSerializer, description="A retry: the stored check-in."
+            ),
         },
         tags=["me"],
     )
@@ -79,7 +86,7 @@ class MyCheckInListView(generics.ListAPIView):
         )
         check_in = access_checkin(patient=check_in.patient, check_in_id=check_in.id)
         return Response(
-            CheckInSerializer(check_in).data,
+            CheckInSubmittedSerializer(check_in).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 

@@ -24,6 +24,7 @@ REMINDER_TITLE = "Afterglow"
 REMINDER_BODY = "You have a check-in waiting."
 NUDGE_BODY = "Your check-in is still open."
 CARE_TEAM_BODY = "A patient on your care team may need review. Open Afterglow to see who."
+SAFETY_ALERT_BODY = "A safety alert needs your attention now. Open Afterglow to see it."
 
 
 @dataclass(frozen=True)

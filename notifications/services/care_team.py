@@ -30,18 +30,40 @@ def care_team_of(patient: Patient) -> list:
     )
 
 
+def on_call_for(patient: Patient) -> list:
+    """Who an unacknowledged safety alert escalates to: the clinic's on-call list, or with
+    none set, its clinic admins and clinicians."""
+    from outcomes.models import ClinicSafetySettings
+
+    settings_row = ClinicSafetySettings.objects.filter(clinic_id=patient.clinic_id).first()
+    if settings_row is not None:
+        on_call = list(settings_row.on_call.filter(is_active=True))
+        if on_call:
+            return on_call
+    return list(
+        User.objects.filter(
+            is_active=True,
+            memberships__clinic_id=patient.clinic_id,
+            memberships__role__in=[Role.CLINICIAN, Role.CLINIC_ADMIN],
+        ).distinct()
+    )
+
+
 @transaction.atomic
-def care_team_notify(*, patient: Patient, dedupe_key: str) -> int:
-    """Queue one notice per care-team member and staff channel, at most once per
-    `dedupe_key`; returns how many new deliveries were queued."""
+def care_team_notify(
+    *, patient: Patient, dedupe_key: str, urgent: bool = False, recipients: list | None = None
+) -> int:
+    """Queue one notice per recipient (default: the care team) and staff channel, at most
+    once per `dedupe_key`; returns how many new deliveries were queued."""
     rows = []
-    for user in care_team_of(patient):
+    for user in care_team_of(patient) if recipients is None else recipients:
         for channel in settings.AFTERGLOW_STAFF_CHANNELS:
             if channel == Channel.EMAIL and not user.email:
                 continue
             rows.append(
                 Delivery(
                     kind=DeliveryKind.CARE_TEAM,
+                    urgent=urgent,
                     patient=patient,
                     staff_user=user,
                     channel=channel,

@@ -19,6 +19,7 @@ from ..channels import (
     NUDGE_BODY,
     REMINDER_BODY,
     REMINDER_TITLE,
+    SAFETY_ALERT_BODY,
     Message,
     TransportError,
     get_channel,
@@ -38,7 +39,7 @@ def message_for(delivery: Delivery) -> Message:
     if delivery.kind == DeliveryKind.CARE_TEAM:
         return Message(
             title=REMINDER_TITLE,
-            body=CARE_TEAM_BODY,
+            body=SAFETY_ALERT_BODY if delivery.urgent else CARE_TEAM_BODY,
             data={"type": "care_team_review", "patient_id": str(delivery.patient_id)},
         )
     body = NUDGE_BODY if delivery.sequence else REMINDER_BODY

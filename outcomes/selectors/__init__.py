@@ -136,3 +136,25 @@ def instrument_clinic_ids_for(*, user) -> list[UUID]:
     ids = set(ClinicMembership.objects.filter(user=user).values_list("clinic_id", flat=True))
     ids.update(Patient.objects.filter(user=user).values_list("clinic_id", flat=True))
     return list(ids)
+
+
+def alerts_for_staff(*, user):
+    """Safety alerts of the patients of every clinic where `user` is a clinician."""
+    from ..models import SafetyAlert
+
+    return (
+        SafetyAlert.objects.filter(
+            patient__clinic_id__in=clinic_ids_for(user=user, roles=HEALTH_DATA_ROLES)
+        )
+        .select_related("patient", "acknowledged_by", "resolved_by")
+        .order_by("-created_at", "id")
+    )
+
+
+def access_alert(*, user, alert_id: UUID):
+    from ..models import SafetyAlert
+
+    try:
+        return alerts_for_staff(user=user).get(id=alert_id)
+    except (SafetyAlert.DoesNotExist, ValueError) as exc:
+        raise NotFoundError from exc

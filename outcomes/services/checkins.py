@@ -24,6 +24,7 @@ from ..models import (
     PatientStatus,
 )
 from .instruments import definition_for
+from .safety import safety_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,20 @@ def _validate(
     return resolved
 
 
+def _previous_totals(
+    *, patient: Patient, answered_at: datetime, rows: list[InstrumentResponse]
+) -> dict[str, float | None]:
+    """The score each instrument had before this check-in (for the large-worsening rule);
+    a late-arriving older answer is compared with nothing."""
+    return {
+        code: total
+        for code, total, at in LatestScore.objects.filter(
+            patient=patient, instrument_code__in=[r.instrument_code for r in rows]
+        ).values_list("instrument_code", "total", "answered_at")
+        if at < answered_at
+    }
+
+
 def _latest_scores_update(*, patient: Patient, rows: list[InstrumentResponse]) -> None:
     """Keep the newest score per instrument. Runs under the patient's row lock."""
     current = {
@@ -205,7 +220,18 @@ def checkin_submit(
                 )
                 for i, ((row, s), r) in enumerate(zip(scored, responses, strict=True))
             )
+            previous = _previous_totals(patient=patient, answered_at=answered_at, rows=rows)
             _latest_scores_update(patient=patient, rows=rows)
+            safety_evaluate(
+                patient=patient,
+                check_in=check_in,
+                scored=[
+                    (row, defn, s)
+                    for row, (_, defn), (_, s) in zip(rows, resolved, scored, strict=True)
+                ],
+                previous_totals=previous,
+                now=timezone.now(),  # escalation runs on the real clock
+            )
             # Data flows outcomes -> notifications: answering closes the open reminder.
             from notifications.services.reminders import reminders_complete_for_checkin
 
