@@ -1,6 +1,7 @@
 """The one error shape (drf-standardized-errors), fed by the domain's own errors."""
 
-from drf_standardized_errors.handler import exception_handler as standardized_handler
+from django.http import JsonResponse
+from drf_standardized_errors.handler import ExceptionHandler as StandardizedExceptionHandler
 from rest_framework import exceptions, status
 from rest_framework.exceptions import ErrorDetail
 
@@ -29,5 +30,23 @@ def to_api_exception(exc: Exception) -> Exception:
     return exc
 
 
-def exception_handler(exc, context):
-    return standardized_handler(to_api_exception(exc), context)
+class ExceptionHandler(StandardizedExceptionHandler):
+    """drf-standardized-errors' handler, taught the domain's own exceptions."""
+
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        return super().convert_known_exceptions(to_api_exception(exc))
+
+
+def _error(status: int, type_: str, code: str, detail: str) -> JsonResponse:
+    body = {"type": type_, "errors": [{"code": code, "detail": detail, "attr": None}]}
+    return JsonResponse(body, status=status)
+
+
+def not_found(request, exception=None) -> JsonResponse:
+    """Django's own 404s (a path that matches no route, e.g. a malformed id) in the API's
+    one error shape, not an HTML page."""
+    return _error(404, "client_error", "not_found", "Not found.")
+
+
+def server_error(request) -> JsonResponse:
+    return _error(500, "server_error", "error", "A server error occurred.")

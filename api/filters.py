@@ -1,9 +1,33 @@
 """Query-parameter filters (django-filter), documented in the schema."""
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
+from django_filters.fields import IsoDateTimeField
 
 from outcomes.models import CheckIn, Condition, InstrumentResponse, Patient, PatientStatus
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 with any offset Python accepts, handed to the database in UTC: PostgreSQL
+    refuses offsets beyond +/-15:59, and a year-1 time with a positive offset overflows."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError) as exc:
+            raise ValidationError(
+                "Enter a date and time within the supported range.", code="out_of_range"
+            ) from exc
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class CheckInFilter(django_filters.FilterSet):
@@ -12,10 +36,10 @@ class CheckInFilter(django_filters.FilterSet):
         max_length=32,
         help_text="Only check-ins that answered this instrument (code, e.g. PHQ-9).",
     )
-    answered_after = django_filters.IsoDateTimeFilter(
+    answered_after = UtcDateTimeFilter(
         field_name="answered_at", lookup_expr="gte", help_text="Inclusive, ISO 8601."
     )
-    answered_before = django_filters.IsoDateTimeFilter(
+    answered_before = UtcDateTimeFilter(
         field_name="answered_at", lookup_expr="lt", help_text="Exclusive, ISO 8601."
     )
 

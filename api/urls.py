@@ -3,7 +3,18 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import alerts, auth, clinics, infusions, instruments, me, outcomes, patients, reminders
+from .views import (
+    alerts,
+    audit,
+    auth,
+    clinics,
+    infusions,
+    instruments,
+    me,
+    outcomes,
+    patients,
+    reminders,
+)
 
 
 def health(request):
@@ -133,6 +144,7 @@ v1 = [
         outcomes.ClinicCsvExportView.as_view(),
         name="clinic-export-csv",
     ),
+    path("audit-events/", audit.AuditEventListView.as_view(), name="audit-events"),
     path("alerts/", alerts.AlertListView.as_view(), name="alerts"),
     path("alerts/<uuid:alert_id>/", alerts.AlertDetailView.as_view(), name="alert"),
     path(
@@ -158,3 +170,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
+
+handler404 = "api.exceptions.not_found"
+handler500 = "api.exceptions.server_error"

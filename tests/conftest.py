@@ -70,3 +70,14 @@ def patient(db):
 @pytest.fixture
 def patient_client(patient) -> APIClient:
     return client_for(patient.user)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what the schemathesis run covered (tests/test_fuzz_api.py), in every run."""
+    import sys
+
+    fuzz = sys.modules.get("tests.test_fuzz_api")
+    if fuzz is None or not fuzz.TOTALS["roles"]:
+        return
+    for line in fuzz.SUMMARY:
+        terminalreporter.write_line(line)

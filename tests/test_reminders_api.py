@@ -461,8 +461,8 @@ def test_clinic_reminder_defaults_round_trip(personas):
     assert resp.status_code == 200, resp.content
     expected = {
         "default_channels": ["sms"],
-        "quiet_hours_start": "21:00:00",
-        "quiet_hours_end": "08:00:00",
+        "quiet_hours_start": "21:00",
+        "quiet_hours_end": "08:00",
     }
     assert resp.json() == expected
     assert scheduler.get(url).json() == expected
@@ -546,8 +546,8 @@ def test_reminder_preferences_round_trip(personas):
     assert resp.status_code == 200, resp.content
     for got in (resp.json(), phone.get("/api/v1/me/reminder-preferences/").json()):
         assert got["channels"] == ["push"]
-        assert got["quiet_hours_start"] == "22:00:00"
-        assert got["quiet_hours_end"] == "07:00:00"
+        assert got["quiet_hours_start"] == "22:00"
+        assert got["quiet_hours_end"] == "07:00"
         assert ts(got["paused_until"]) == paused_until
         assert "cadence_plan" not in got
 

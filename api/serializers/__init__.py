@@ -4,6 +4,7 @@ from django.db import models
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from outcomes.audit import audit_touch
 from outcomes.models import (
     CheckIn,
     Clinic,
@@ -182,6 +183,11 @@ class PatientSerializer(serializers.ModelSerializer):
             "created_at",
             "latest_scores",
         ]
+
+    def to_representation(self, instance):
+        # Listing patients with their latest scores is a read of their health data.
+        audit_touch(patient_ids=[instance.id])
+        return super().to_representation(instance)
 
     @extend_schema_field(
         serializers.ListField(child=serializers.ChoiceField(choices=Condition.choices))

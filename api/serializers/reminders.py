@@ -1,6 +1,6 @@
 """Shapes for cadence plans, reminders, devices and reminder preferences."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from notifications.cadence import DEFAULT_PLAN_STEPS
@@ -149,6 +149,22 @@ class DeviceRegisterSerializer(serializers.Serializer):
     app_version = serializers.CharField(max_length=40, required=False, default="", allow_blank=True)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?$",
+        "example": "21:00",
+        "description": "A wall-clock time in the patient's own zone.",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A local time of day with no offset (quiet hours are wall-clock times), HH:MM."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("format", "%H:%M")
+        super().__init__(**kwargs)
+
+
 class ReminderPreferencesSerializer(serializers.Serializer):
     channels = serializers.ListField(
         child=serializers.ChoiceField(choices=Channel.choices),
@@ -156,8 +172,8 @@ class ReminderPreferencesSerializer(serializers.Serializer):
         required=False,
         max_length=4,
     )
-    quiet_hours_start = serializers.TimeField(allow_null=True, required=False)
-    quiet_hours_end = serializers.TimeField(allow_null=True, required=False)
+    quiet_hours_start = LocalTimeField(allow_null=True, required=False)
+    quiet_hours_end = LocalTimeField(allow_null=True, required=False)
     paused_until = serializers.DateTimeField(allow_null=True, required=False)
 
 
@@ -173,11 +189,9 @@ class ClinicNotificationSettingsSerializer(serializers.ModelSerializer):
     default_channels = serializers.ListField(
         child=serializers.ChoiceField(choices=Channel.choices), max_length=4
     )
+    quiet_hours_start = LocalTimeField(allow_null=True, required=False)
+    quiet_hours_end = LocalTimeField(allow_null=True, required=False)
 
     class Meta:
         model = ClinicNotificationSettings
         fields = ["default_channels", "quiet_hours_start", "quiet_hours_end"]
-        extra_kwargs = {
-            "quiet_hours_start": {"required": False},
-            "quiet_hours_end": {"required": False},
-        }

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
+from outcomes.audit import audit_touch
 from outcomes.models import AlertStatus, SafetyAlert
 from outcomes.selectors import HEALTH_DATA_ROLES, access_alert, alerts_for_staff
 from outcomes.services.safety import alert_acknowledge, alert_resolve
@@ -23,6 +24,10 @@ class SafetyAlertSerializer(serializers.ModelSerializer):
     resolved_by = serializers.CharField(
         source="resolved_by.username", allow_null=True, default=None
     )
+
+    def to_representation(self, instance):
+        audit_touch(patient_ids=[instance.patient_id])
+        return super().to_representation(instance)
 
     class Meta:
         model = SafetyAlert
@@ -52,6 +57,10 @@ class AlertActionSerializer(serializers.Serializer):
 class AlertFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=AlertStatus.choices)
     patient = django_filters.UUIDFilter(field_name="patient_id")
+
+    def to_representation(self, instance):
+        audit_touch(patient_ids=[instance.patient_id])
+        return super().to_representation(instance)
 
     class Meta:
         model = SafetyAlert

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
+from outcomes.audit import audit_touch
 from outcomes.errors import DomainValidationError, NotFoundError
 from outcomes.models import Infusion, TreatmentCourse
 from outcomes.selectors import HEALTH_DATA_ROLES, access_patient, patient_for_user
@@ -28,13 +29,15 @@ from ..serializers.treatment import (
 
 def access_infusion(*, user, infusion_id) -> Infusion:
     try:
-        return Infusion.objects.select_related("patient").get(
+        infusion = Infusion.objects.select_related("patient").get(
             id=infusion_id,
             patient__clinic__memberships__user=user,
             patient__clinic__memberships__role__in=list(HEALTH_DATA_ROLES),
         )
     except (Infusion.DoesNotExist, ValueError) as exc:
         raise NotFoundError from exc
+    audit_touch(patient_ids=[infusion.patient_id])
+    return infusion
 
 
 def _write_fields(data: dict) -> dict:

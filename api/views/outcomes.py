@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from outcomes import charts
 from outcomes.analytics.booster import propose_booster
 from outcomes.analytics.durability import Point
+from outcomes.audit import audit_touch
 from outcomes.errors import DomainValidationError, NotFoundError
 from outcomes.exports.csv import checkins_csv_rows, neutralise_cell
 from outcomes.exports.fhir import patient_bundle
@@ -198,6 +199,8 @@ def _trajectory_chart(patient: Patient, code: str, fmt: str) -> HttpResponse:
 def _staff_clinic(request, clinic_id) -> Clinic:
     if clinic_id not in clinic_ids_for(user=request.user, roles=HEALTH_DATA_ROLES):
         raise NotFoundError
+    # A cohort read or export covers the whole clinic's patients.
+    audit_touch(clinic_id=clinic_id)
     return Clinic.objects.get(id=clinic_id)
 
 

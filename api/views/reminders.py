@@ -33,6 +33,7 @@ from outcomes.errors import DomainValidationError, NotFoundError
 from outcomes.models import Clinic, Role
 from outcomes.selectors import access_patient, clinic_ids_for, patient_for_user
 
+from ..filters import UtcDateTimeFilter
 from ..pagination import ListPagination
 from ..permissions import IsPatient, IsStaffWithRole
 from ..serializers.reminders import (
@@ -281,8 +282,8 @@ class ReminderFilter(django_filters.FilterSet):
     clinic = django_filters.UUIDFilter(field_name="patient__clinic_id")
     plan = django_filters.UUIDFilter(field_name="plan_id")
     status = django_filters.ChoiceFilter(choices=ReminderStatus.choices)
-    due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    due_after = UtcDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_before = UtcDateTimeFilter(field_name="due_at", lookup_expr="lt")
 
     class Meta:
         model = Reminder

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from ..audit import audit_touch
 from ..errors import NotFoundError
 from ..models import (
     CheckIn,
@@ -79,9 +80,11 @@ def patients_for_staff(
 def access_patient(*, user, patient_id: UUID, roles: Iterable[str] = HEALTH_DATA_ROLES) -> Patient:
     """The patient, if `user` holds one of `roles` at the patient's clinic."""
     try:
-        return patients_for_staff(user=user, roles=roles).get(id=patient_id)
+        patient = patients_for_staff(user=user, roles=roles).get(id=patient_id)
     except (Patient.DoesNotExist, ValueError) as exc:
         raise NotFoundError from exc
+    audit_touch(patient_ids=[patient.id])
+    return patient
 
 
 def checkins_for_patient(
