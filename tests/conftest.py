@@ -35,7 +35,7 @@ def client_for(user) -> APIClient:
 
 class Personas:
     """Patient A and B (clinic X), a patient of clinic Y, a clinician, scheduler and admin
-    of clinic X, a clinician of clinic Y, and anonymous."""
+    of clinic X, a clinician and a scheduler of clinic Y, and anonymous."""
 
     def __init__(self):
         self.clinic_x = factories.ClinicFactory(name="Clinic X")
@@ -44,6 +44,7 @@ class Personas:
         self.scheduler_x = factories.StaffFactory(clinic=self.clinic_x, role="scheduler")
         self.admin_x = factories.StaffFactory(clinic=self.clinic_x, role="clinic_admin")
         self.clinician_y = factories.StaffFactory(clinic=self.clinic_y, role="clinician")
+        self.scheduler_y = factories.StaffFactory(clinic=self.clinic_y, role="scheduler")
         self.patient_a = factories.PatientFactory(
             clinic=self.clinic_x, care_team=[self.clinician_x]
         )

@@ -26,6 +26,7 @@ PERSONAS = [
     "scheduler_x",
     "admin_x",
     "clinician_y",
+    "scheduler_y",
     "anonymous",
 ]
 
@@ -59,9 +60,15 @@ def world(personas):
 
 
 STAFF_ONLY_HEALTH = _everyone(403, anonymous=401, clinician_x=200, clinician_y=404)
-SCHEDULERS_X = _everyone(403, anonymous=401, scheduler_x=200, admin_x=200)
+SCHEDULERS_X = _everyone(403, anonymous=401, scheduler_x=200, admin_x=200, scheduler_y=404)
 PLAN_READERS_X = _everyone(
-    403, anonymous=401, clinician_x=200, scheduler_x=200, admin_x=200, clinician_y=404
+    403,
+    anonymous=401,
+    clinician_x=200,
+    scheduler_x=200,
+    admin_x=200,
+    clinician_y=404,
+    scheduler_y=404,
 )
 STEPS = [{"key": "hour-2", "offset_minutes": 120, "instruments": ["MOOD"], "window_hours": 6}]
 PATIENT_ONLY = _everyone(403, anonymous=401, patient_a=200, patient_b=200, patient_y=200)
@@ -178,19 +185,25 @@ MATRIX = [
         "/api/v1/cadence-plans/",
         None,
         _everyone(
-            403, anonymous=401, clinician_x=200, scheduler_x=200, admin_x=200, clinician_y=200
+            403,
+            anonymous=401,
+            clinician_x=200,
+            scheduler_x=200,
+            admin_x=200,
+            clinician_y=200,
+            scheduler_y=200,
         ),
     ),
     (
         "post",
         "/api/v1/cadence-plans/",
         lambda w: {"clinic": str(w.clinic_x.id), "name": f"Plan {uuid.uuid4()}", "steps": STEPS},
-        _everyone(403, anonymous=401, scheduler_x=201, admin_x=201),
+        _everyone(403, anonymous=401, scheduler_x=201, admin_x=201, scheduler_y=400),
     ),
     ("get", "/api/v1/cadence-plans/{plan_x}/", None, PLAN_READERS_X),
     ("patch", "/api/v1/cadence-plans/{plan_x}/", lambda w: {"name": "Renamed"}, SCHEDULERS_X),
     ("get", "/api/v1/cadence-plans/{plan_x}/adherence/", None, PLAN_READERS_X),
-    ("get", "/api/v1/reminders/", None, SCHEDULERS_X),
+    ("get", "/api/v1/reminders/", None, {**SCHEDULERS_X, "scheduler_y": 200}),
     ("get", "/api/v1/clinics/{clinic_x}/notification-settings/", None, SCHEDULERS_X),
     (
         "patch",

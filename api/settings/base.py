@@ -34,12 +34,14 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_celery_beat",
+    "corsheaders",
     "api",
     "outcomes",
     "notifications",
 ]
 
 MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -50,6 +52,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "api.middleware.AuditMiddleware",
 ]
+
+# CORS is closed unless origins are named (the phone app is not a browser; a clinic web
+# tool on another origin must be listed explicitly).
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
 
 ROOT_URLCONF = "api.urls"
 WSGI_APPLICATION = "api.wsgi.application"
@@ -117,6 +124,7 @@ REST_FRAMEWORK = {
         "sign_in": env("THROTTLE_SIGN_IN", default="10/min"),
         "enrol": env("THROTTLE_ENROL", default="10/min"),
         "submission": env("THROTTLE_SUBMISSION", default="60/min"),
+        "export": env("THROTTLE_EXPORT", default="30/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # We render JSON only; `format` is ours (charts take ?format=png|svg).

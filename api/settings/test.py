@@ -31,6 +31,7 @@ REST_FRAMEWORK = {
         "sign_in": "1000/min",
         "enrol": "1000/min",
         "submission": "1000/min",
+        "export": "1000/min",
     },
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from outcomes import charts
 from outcomes.analytics.booster import propose_booster
@@ -322,6 +323,8 @@ def booster_for(patient: Patient, code: str) -> dict:
 
 
 class PatientCsvExportView(generics.GenericAPIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "export"
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
     queryset = Patient.objects.none()
@@ -341,6 +344,8 @@ class PatientCsvExportView(generics.GenericAPIView):
 
 
 class ClinicCsvExportView(generics.GenericAPIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "export"
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
     queryset = Clinic.objects.none()
@@ -376,6 +381,8 @@ def _csv_response(qs, filename: str) -> StreamingHttpResponse:
 
 
 class PatientFhirExportView(generics.GenericAPIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "export"
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
     queryset = Patient.objects.none()
