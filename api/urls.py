@@ -13,6 +13,7 @@ from .views import (
     me,
     outcomes,
     patients,
+    privacy,
     reminders,
 )
 
@@ -145,6 +146,14 @@ v1 = [
         name="clinic-export-csv",
     ),
     path("audit-events/", audit.AuditEventListView.as_view(), name="audit-events"),
+    path("me/consents/", privacy.MyConsentListCreateView.as_view(), name="me-consents"),
+    path("me/export/", privacy.MyDataExportView.as_view(), name="me-export"),
+    path("me/export/fhir/", privacy.MyFhirExportView.as_view(), name="me-export-fhir"),
+    path(
+        "patients/<uuid:patient_id>/erase/",
+        privacy.PatientEraseView.as_view(),
+        name="patient-erase",
+    ),
     path("alerts/", alerts.AlertListView.as_view(), name="alerts"),
     path("alerts/<uuid:alert_id>/", alerts.AlertDetailView.as_view(), name="alert"),
     path(

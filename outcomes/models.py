@@ -96,6 +96,9 @@ class Patient(models.Model):
         max_length=20, choices=PatientStatus.choices, default=PatientStatus.ACTIVE
     )
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="Identity and raw answers removed; scores kept."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -481,3 +484,26 @@ class SafetyAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} alert {self.id}"
+
+
+# --- privacy (issue 5) ------------------------------------------------------------------
+class Consent(models.Model):
+    """A patient's acceptance of one version of a document (privacy notice, data use)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consents")
+    document = models.SlugField(max_length=60)
+    version = models.CharField(max_length=20)
+    accepted_at = models.DateTimeField(auto_now_add=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-accepted_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "document", "version"], name="consent_once_per_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} v{self.version} by {self.patient_id}"

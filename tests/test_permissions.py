@@ -231,6 +231,21 @@ MATRIX = [
     ("post", "/api/v1/alerts/{alert_a}/acknowledge/", None, STAFF_ONLY_HEALTH),
     ("post", "/api/v1/alerts/{alert_a}/resolve/", None, STAFF_ONLY_HEALTH),
     ("get", "/api/v1/audit-events/", None, _everyone(403, anonymous=401, admin_x=200)),
+    ("get", "/api/v1/me/consents/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/me/consents/",
+        lambda w: {"document": "privacy-notice", "version": "2026-11"},
+        _everyone(403, anonymous=401, patient_a=201, patient_b=201, patient_y=201),
+    ),
+    ("get", "/api/v1/me/export/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/export/fhir/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/erase/",
+        lambda w: {"confirm": True},
+        _everyone(403, anonymous=401, admin_x=200),
+    ),
     ("post", "/api/v1/auth/sign-out/", None, _everyone(204, anonymous=401)),
     ("post", "/api/v1/auth/sign-out-all/", None, _everyone(204, anonymous=401)),
 ]

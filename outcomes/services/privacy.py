@@ -1,0 +1,148 @@
+"""Consent, the patient's own copy of their data, and erasure.
+
+Erasure follows the clinic's policy of anonymising while keeping aggregates: the
+patient's identity, contact points, devices, tokens and raw answers are removed; scores,
+bands and infusion dates stay (unlinked from any name) so the clinic's durability figures
+do not change. The audit log keeps its ids.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..errors import DomainValidationError
+from ..models import (
+    CheckIn,
+    Consent,
+    Infusion,
+    InstrumentResponse,
+    Patient,
+    PatientStatus,
+)
+
+
+@transaction.atomic
+def consent_record(*, patient: Patient, document: str, version: str) -> tuple[Consent, bool]:
+    consent, created = Consent.objects.get_or_create(
+        patient=patient, document=document, version=version
+    )
+    if not created and consent.withdrawn_at is not None:
+        Consent.objects.filter(pk=consent.pk).update(withdrawn_at=None)
+        consent.refresh_from_db()
+    return consent, created
+
+
+def consent_withdraw(*, consent: Consent) -> Consent:
+    Consent.objects.filter(pk=consent.pk, withdrawn_at__isnull=True).update(
+        withdrawn_at=timezone.now()
+    )
+    consent.refresh_from_db()
+    return consent
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+def patient_data_export(*, patient: Patient) -> dict:
+    """Everything Afterglow holds about the patient, in plain JSON (a fixed number of
+    queries)."""
+    check_ins = []
+    responses: dict = {}
+    for r in (
+        InstrumentResponse.objects.filter(patient=patient)
+        .select_related("instrument_version")
+        .order_by("answered_at", "position")
+    ):
+        responses.setdefault(r.check_in_id, []).append(
+            {
+                "instrument": r.instrument_code,
+                "version": r.instrument_version.version,
+                "answers": r.answers,
+                "total": r.total,
+                "band": r.band,
+                "flags": r.flags,
+            }
+        )
+    for c in CheckIn.objects.filter(patient=patient).order_by("answered_at"):
+        check_ins.append(
+            {
+                "id": str(c.id),
+                "answered_at": _iso(c.answered_at),
+                "received_at": _iso(c.received_at),
+                "responses": responses.get(c.id, []),
+            }
+        )
+    return {
+        "patient": {
+            "id": str(patient.id),
+            "display_name": patient.display_name,
+            "clinic": patient.clinic.name,
+            "timezone": patient.timezone,
+            "conditions": sorted(patient.conditions.values_list("condition", flat=True)),
+            "status": patient.status,
+        },
+        "consents": [
+            {
+                "document": c.document,
+                "version": c.version,
+                "accepted_at": _iso(c.accepted_at),
+                "withdrawn_at": _iso(c.withdrawn_at),
+            }
+            for c in patient.consents.order_by("accepted_at")
+        ],
+        "infusions": [
+            {
+                "id": str(i.id),
+                "status": i.status,
+                "scheduled_at": _iso(i.scheduled_at),
+                "started_at": _iso(i.started_at),
+                "ended_at": _iso(i.ended_at),
+            }
+            for i in Infusion.objects.filter(patient=patient).order_by("scheduled_at")
+        ],
+        "check_ins": check_ins,
+        "exported_at": _iso(timezone.now()),
+    }
+
+
+@transaction.atomic
+def patient_erase(*, patient: Patient) -> Patient:
+    """Anonymise a patient on request (clinic policy): keep aggregates, drop identity."""
+    from knox.models import AuthToken
+
+    from notifications.models import ContactPoint, Device
+    from notifications.services.reminders import reminders_replan_for_patient
+
+    patient = Patient.objects.select_for_update().select_related("user").get(pk=patient.pk)
+    if patient.erased_at is not None:
+        raise DomainValidationError.single(
+            "non_field_errors", "already_erased", "This patient's data is already erased."
+        )
+    now = timezone.now()
+    user = patient.user
+    AuthToken.objects.filter(user=user).delete()
+    user.username = f"erased-{uuid.uuid4().hex[:12]}"
+    user.first_name = user.last_name = user.email = ""
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(
+        update_fields=["username", "first_name", "last_name", "email", "is_active", "password"]
+    )
+    Device.objects.filter(patient=patient).delete()
+    ContactPoint.objects.filter(patient=patient).delete()
+    patient.enrolment_codes.all().delete()
+    patient.care_team.clear()
+    InstrumentResponse.objects.filter(patient=patient).update(answers={})
+    Patient.objects.filter(pk=patient.pk).update(
+        display_name=f"Erased patient {str(patient.id)[:8]}",
+        clinic_reference="",
+        status=PatientStatus.WITHDRAWN,
+        withdrawn_at=patient.withdrawn_at or now,
+        erased_at=now,
+    )
+    patient.refresh_from_db()
+    reminders_replan_for_patient(patient=patient)  # withdrawn: pending reminders cancelled
+    return patient
