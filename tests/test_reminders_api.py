@@ -704,3 +704,74 @@ def test_clearing_the_total_dose_recomputes_it_as_on_creation(personas):
     )
     assert resp.status_code == 200, resp.content
     assert resp.json()["total_dose_mg"] == "40.00"
+
+
+def test_withdrawing_a_patient_cancels_their_pending_reminders(personas):
+    from notifications.models import Reminder, ReminderStatus
+    from outcomes.services.infusions import infusion_schedule
+
+    infusion = infusion_schedule(
+        patient=personas.patient_a, scheduled_at=datetime.now(UTC) + timedelta(days=2)
+    )
+    resp = personas.client("clinician_x").patch(
+        f"/api/v1/patients/{personas.patient_a.id}/", {"status": "withdrawn"}, format="json"
+    )
+    assert resp.status_code == 200
+    statuses = set(Reminder.objects.filter(infusion=infusion).values_list("status", flat=True))
+    assert statuses == {ReminderStatus.CANCELLED}
+
+
+def test_a_time_zone_change_moves_pending_reminders(personas):
+    from zoneinfo import ZoneInfo
+
+    from notifications.models import Reminder
+    from outcomes.services.infusions import infusion_schedule
+
+    infusion = infusion_schedule(
+        patient=personas.patient_a, scheduled_at=datetime.now(UTC) + timedelta(days=2)
+    )
+    personas.client("clinician_x").patch(
+        f"/api/v1/patients/{personas.patient_a.id}/", {"timezone": "Asia/Tokyo"}, format="json"
+    )
+    day7 = Reminder.objects.get(infusion=infusion, step_key="day-7")
+    local = day7.due_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert (local.hour, local.minute) == (10, 0)
+
+
+def test_a_clinic_admin_does_not_read_scores_through_patient_writes(personas):
+    personas.client("patient_a").post(
+        "/api/v1/me/check-ins/",
+        {
+            "id": str(uuid.uuid4()),
+            "answered_at": datetime.now(UTC).isoformat(),
+            "responses": [{"instrument": "MOOD", "version": "1", "answers": {"item1": 3}}],
+        },
+        format="json",
+    )
+    resp = personas.client("admin_x").patch(
+        f"/api/v1/patients/{personas.patient_a.id}/", {}, format="json"
+    )
+    assert resp.status_code == 200
+    assert "latest_scores" not in resp.json()
+    assert "conditions" not in resp.json()
+    enrolled = (
+        personas.client("admin_x")
+        .post(
+            "/api/v1/patients/",
+            {
+                "clinic": str(personas.clinic_x.id),
+                "display_name": "Synthetic New",
+                "timezone": "UTC",
+                "conditions": ["ptsd"],
+            },
+            format="json",
+        )
+        .json()
+    )
+    assert "latest_scores" not in enrolled["patient"]
+    clinician = (
+        personas.client("clinician_x")
+        .patch(f"/api/v1/patients/{personas.patient_a.id}/", {}, format="json")
+        .json()
+    )
+    assert clinician["latest_scores"][0]["instrument"] == "MOOD"

@@ -105,7 +105,7 @@ def test_clinic_crisis_resources_replace_the_default(personas, console):
     assert resp.json()["safety"]["crisis_resources"] == mine
 
 
-def test_a_large_worsening_raises_an_alert(personas, console):
+def test_a_large_worsening_tells_the_care_team_without_a_crisis_alert(personas, console):
     client = personas.client("patient_a")
     t0 = datetime.now(UTC) - timedelta(days=15)
     client.post(
@@ -116,9 +116,58 @@ def test_a_large_worsening_raises_an_alert(personas, console):
     resp = client.post(
         URL, checkin_payload(responses=[phq9(2, 2, 2, 2, 2, 2, 2, 2, 0)]), format="json"
     )
-    # 4 -> 16: twelve points worse, over twice PHQ-9's MID of 5 (Loewe 2004).
-    assert resp.json()["safety"]["alerts"] == 1
-    assert SafetyAlert.objects.get().rule == "large_worsening"
+    # 4 -> 16: twelve points worse, over twice PHQ-9's MID of 5 (Loewe 2004): worth a
+    # clinician's look, but neither a crisis message nor an escalating alert.
+    assert resp.json()["safety"] is None
+    assert not SafetyAlert.objects.exists()
+    (notice,) = Delivery.objects.filter(kind=DeliveryKind.CARE_TEAM)
+    assert notice.urgent is False
+    assert notice.staff_user == personas.clinician_x
+
+
+def test_an_urgent_notice_reaches_a_clinician_who_can_be_contacted(personas, settings):
+    settings.AFTERGLOW_STAFF_CHANNELS = ["email"]
+    reachable = StaffFactory(
+        clinic=personas.clinic_x, role="clinician", email="synthetic-oncall@example.org"
+    )
+    assert not personas.clinician_x.email  # the care team has no e-mail address
+    personas.client("patient_a").post(
+        URL, checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 3)]), format="json"
+    )
+    assert {d.staff_user for d in notices()} == {reachable}
+
+
+def test_escalation_goes_to_clinicians_who_can_acknowledge(personas, console):
+    former = StaffFactory(clinic=personas.clinic_y, role="clinician")
+    personas.patient_a.care_team.add(former)  # no longer a clinician of clinic X
+    personas.client("patient_a").post(
+        URL, checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 1)]), format="json"
+    )
+    assert {d.staff_user for d in notices()} == {personas.clinician_x}
+    alerts_escalate_due(now=datetime.now(UTC) + timedelta(hours=1))
+    recipients = {d.staff_user for d in notices()}
+    assert personas.admin_x not in recipients  # an admin cannot open the alert
+    assert former not in recipients
+    assert personas.clinician_x in recipients
+
+
+def test_several_alerts_of_one_check_in_page_once_per_level(personas, console):
+    personas.client("patient_a").post(
+        URL, checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 1)]), format="json"
+    )
+    first = SafetyAlert.objects.get()
+    SafetyAlert.objects.create(
+        patient=first.patient,
+        check_in=first.check_in,
+        response=first.response,
+        rule="another_rule",
+        severity="urgent",
+        next_escalation_at=first.next_escalation_at,
+    )
+    assert notices().count() == 1
+    alerts_escalate_due(now=datetime.now(UTC) + timedelta(hours=1))
+    per_person = notices().filter(staff_user=personas.clinician_x).count()
+    assert per_person == 2  # the first notice and one escalation, not one per alert
 
 
 def test_alerts_are_visible_only_to_the_patients_clinic(personas, console):

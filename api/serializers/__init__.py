@@ -1,7 +1,12 @@
 """Request and response shapes. Serializers parse and render; services do the work."""
 
 from django.db import models
-from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    PolymorphicProxySerializer,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 
 from outcomes.audit import audit_touch
@@ -164,6 +169,9 @@ class LatestScoreSerializer(serializers.ModelSerializer):
 
 
 class PatientSerializer(serializers.ModelSerializer):
+    access = serializers.SerializerMethodField(
+        help_text="clinical: with scores and conditions; administrative: the record only."
+    )
     clinic = serializers.UUIDField(source="clinic_id")
     conditions = serializers.SerializerMethodField()
     care_team = serializers.SerializerMethodField()
@@ -172,6 +180,7 @@ class PatientSerializer(serializers.ModelSerializer):
     class Meta:
         model = Patient
         fields = [
+            "access",
             "id",
             "clinic",
             "display_name",
@@ -183,6 +192,10 @@ class PatientSerializer(serializers.ModelSerializer):
             "created_at",
             "latest_scores",
         ]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["clinical"]))
+    def get_access(self, obj) -> str:
+        return "clinical"
 
     def to_representation(self, instance):
         # Listing patients with their latest scores is a read of their health data.
@@ -198,6 +211,38 @@ class PatientSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_care_team(self, obj) -> list[str]:
         return [str(u.id) for u in obj.care_team.all()]
+
+
+class PatientRecordSerializer(serializers.ModelSerializer):
+    """A patient as a clinic admin sees them: administration, no scores or diagnoses."""
+
+    access = serializers.SerializerMethodField()
+    clinic = serializers.UUIDField(source="clinic_id")
+
+    @extend_schema_field(serializers.ChoiceField(choices=["administrative"]))
+    def get_access(self, obj) -> str:
+        return "administrative"
+
+    class Meta:
+        model = Patient
+        fields = [
+            "access",
+            "id",
+            "clinic",
+            "display_name",
+            "clinic_reference",
+            "timezone",
+            "status",
+            "created_at",
+        ]
+
+
+# A clinician sees scores and conditions; a clinic admin the administrative record only.
+PatientAnySerializer = PolymorphicProxySerializer(
+    component_name="PatientAny",
+    serializers={"clinical": PatientSerializer, "administrative": PatientRecordSerializer},
+    resource_type_field_name="access",
+)
 
 
 class PatientSelfSerializer(serializers.ModelSerializer):
@@ -248,7 +293,12 @@ class EnrolmentCodeSerializer(serializers.Serializer):
 
 
 class PatientEnrolledSerializer(serializers.Serializer):
-    patient = PatientSerializer()
+    patient = serializers.SerializerMethodField()
+
+    @extend_schema_field(PatientAnySerializer)
+    def get_patient(self, obj) -> dict:
+        return obj["patient"]
+
     enrolment = EnrolmentCodeSerializer()
 
 

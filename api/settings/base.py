@@ -260,6 +260,8 @@ AFTERGLOW_CHANNELS = {
 AFTERGLOW_CHANNELS.update(env.dict("AFTERGLOW_CHANNEL_OVERRIDES", default={}))
 # Channels used when neither the patient nor the clinic chose any.
 AFTERGLOW_DEFAULT_CHANNELS = env.list("AFTERGLOW_DEFAULT_CHANNELS", default=["push"])
+# Never wait on a mail server longer than a delivery claim lives (STALE_CLAIM_SECONDS).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # Channels for notices to staff (the care team).
 AFTERGLOW_STAFF_CHANNELS = env.list("AFTERGLOW_STAFF_CHANNELS", default=["email"])
 # A service-account JSON (the text, or a path via AFTERGLOW_FCM_CREDENTIALS_FILE).

@@ -22,11 +22,20 @@ from ..permissions import IsStaffWithRole
 from ..serializers import (
     CheckInSerializer,
     EnrolmentCodeSerializer,
+    PatientAnySerializer,
     PatientCreateSerializer,
     PatientEnrolledSerializer,
+    PatientRecordSerializer,
     PatientSerializer,
     PatientUpdateSerializer,
 )
+
+
+def _patient_body(user, patient) -> dict:
+    """Scores and conditions only for a clinician of the patient's clinic."""
+    if patient.clinic_id in clinic_ids_for(user=user, roles=HEALTH_DATA_ROLES):
+        return PatientSerializer(patient).data
+    return PatientRecordSerializer(patient).data
 
 
 class PatientListCreateView(generics.ListAPIView):
@@ -75,8 +84,11 @@ class PatientListCreateView(generics.ListAPIView):
         )
         patient = access_patient(user=request.user, patient_id=patient.id, roles=ENROLMENT_ROLES)
         row = patient.enrolment_codes.order_by("-created_at").first()
-        body = {"patient": patient, "enrolment": {"code": code, "expires_at": row.expires_at}}
-        return Response(PatientEnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
+        body = {
+            "patient": _patient_body(request.user, patient),
+            "enrolment": {"code": code, "expires_at": row.expires_at},
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class PatientDetailView(generics.GenericAPIView):
@@ -97,7 +109,7 @@ class PatientDetailView(generics.GenericAPIView):
         operation_id="patients_update",
         summary="Change a patient's details",
         request=PatientUpdateSerializer,
-        responses={200: PatientSerializer},
+        responses={200: PatientAnySerializer},
         tags=["patients"],
     )
     def patch(self, request, patient_id):
@@ -114,7 +126,7 @@ class PatientDetailView(generics.GenericAPIView):
             status=data.get("status"),
         )
         patient = access_patient(user=request.user, patient_id=patient_id, roles=ENROLMENT_ROLES)
-        return Response(PatientSerializer(patient).data)
+        return Response(_patient_body(request.user, patient))
 
 
 class PatientEnrolmentCodeCreateView(generics.GenericAPIView):

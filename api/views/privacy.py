@@ -14,7 +14,7 @@ from outcomes.selectors import access_patient, patient_for_user
 from outcomes.services.privacy import consent_record, patient_data_export, patient_erase
 
 from ..permissions import IsPatient, IsStaffWithRole
-from ..serializers import PatientSerializer
+from ..serializers import PatientRecordSerializer
 
 
 class ConsentSerializer(serializers.ModelSerializer):
@@ -105,7 +105,7 @@ class PatientEraseView(generics.GenericAPIView):
         operation_id="patients_erase",
         summary="Erase a patient on request: identity and raw answers removed, scores kept",
         request=EraseSerializer,
-        responses={200: PatientSerializer},
+        responses={200: PatientRecordSerializer},
         tags=["patients"],
     )
     def post(self, request, patient_id):
@@ -116,4 +116,4 @@ class PatientEraseView(generics.GenericAPIView):
             raise DomainValidationError.single("confirm", "required", "Confirm the erasure.")
         patient_erase(patient=patient)
         patient = access_patient(user=request.user, patient_id=patient_id, roles=self.staff_roles)
-        return Response(PatientSerializer(patient).data)
+        return Response(PatientRecordSerializer(patient).data)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from . import Channel, Message, TransportError
@@ -25,7 +26,8 @@ class TwilioSmsChannel(Channel):
                 raise TransportError(
                     "Twilio is not configured.", permanent=False, code="twilio_not_configured"
                 )
-            self._client = Client(sid, token)
+            # A hung provider must not hold a worker past its claim (STALE_CLAIM_SECONDS).
+            self._client = Client(sid, token, http_client=TwilioHttpClient(timeout=15))
         return self._client
 
     def send(self, delivery, message: Message) -> str:

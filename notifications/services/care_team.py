@@ -4,6 +4,8 @@ The text never names the patient or says why: "A patient on your care team may n
 review." The clinician opens Afterglow, signed in, to see who and what.
 """
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -14,52 +16,43 @@ from ..models import Channel, Delivery, DeliveryKind
 from .dispatch import enqueue_deliveries
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
+
+
+def _clinicians(patient: Patient):
+    """Users who can open and acknowledge this patient's alerts: the clinic's clinicians."""
+    return User.objects.filter(
+        is_active=True, memberships__clinic_id=patient.clinic_id, memberships__role=Role.CLINICIAN
+    ).distinct()
 
 
 def care_team_of(patient: Patient) -> list:
-    """The patient's care team; with none named, every clinician of the clinic."""
-    team = list(patient.care_team.filter(is_active=True))
-    if team:
-        return team
-    return list(
-        User.objects.filter(
-            is_active=True,
-            memberships__clinic_id=patient.clinic_id,
-            memberships__role=Role.CLINICIAN,
-        ).distinct()
-    )
+    """The patient's care team, as far as its members are still clinicians of the clinic;
+    with none, every clinician of the clinic."""
+    team = list(_clinicians(patient).filter(care_team_patients=patient))
+    return team or list(_clinicians(patient))
 
 
 def on_call_for(patient: Patient) -> list:
-    """Who an unacknowledged safety alert escalates to: the clinic's on-call list, or with
-    none set, its clinic admins and clinicians."""
+    """Who an unacknowledged safety alert escalates to: the clinic's on-call clinicians, or
+    with none set, all its clinicians (an admin without the clinician role could read the
+    notice but neither see nor acknowledge the alert)."""
     from outcomes.models import ClinicSafetySettings
 
     settings_row = ClinicSafetySettings.objects.filter(clinic_id=patient.clinic_id).first()
     if settings_row is not None:
-        on_call = list(settings_row.on_call.filter(is_active=True))
+        on_call = list(_clinicians(patient).filter(pk__in=settings_row.on_call.values("pk")))
         if on_call:
             return on_call
-    return list(
-        User.objects.filter(
-            is_active=True,
-            memberships__clinic_id=patient.clinic_id,
-            memberships__role__in=[Role.CLINICIAN, Role.CLINIC_ADMIN],
-        ).distinct()
-    )
+    return list(_clinicians(patient))
 
 
-@transaction.atomic
-def care_team_notify(
-    *, patient: Patient, dedupe_key: str, urgent: bool = False, recipients: list | None = None
-) -> int:
-    """Queue one notice per recipient (default: the care team) and staff channel, at most
-    once per `dedupe_key`; returns how many new deliveries were queued."""
+def _rows(users, *, patient, dedupe_key, urgent) -> list[Delivery]:
     rows = []
-    for user in care_team_of(patient) if recipients is None else recipients:
+    for user in users:
         for channel in settings.AFTERGLOW_STAFF_CHANNELS:
             if channel == Channel.EMAIL and not user.email:
-                continue
+                continue  # cannot be reached by e-mail
             rows.append(
                 Delivery(
                     kind=DeliveryKind.CARE_TEAM,
@@ -71,6 +64,30 @@ def care_team_notify(
                     dedupe_key=dedupe_key[:120],
                 )
             )
+    return rows
+
+
+@transaction.atomic
+def care_team_notify(
+    *, patient: Patient, dedupe_key: str, urgent: bool = False, recipients: list | None = None
+) -> int:
+    """Queue one notice per recipient (default: the care team) and staff channel, at most
+    once per `dedupe_key`; returns how many new deliveries were queued."""
+    users = care_team_of(patient) if recipients is None else recipients
+    rows = _rows(users, patient=patient, dedupe_key=dedupe_key, urgent=urgent)
+    if not rows and urgent:
+        # Nobody chosen can be reached: an urgent notice goes to every clinician of the
+        # clinic who can be, rather than nowhere.
+        rows = _rows(_clinicians(patient), patient=patient, dedupe_key=dedupe_key, urgent=True)
+    if not rows:
+        logger.error(
+            "care-team notice %s for patient %s reached no one: no staff member of the "
+            "clinic can be contacted on %s",
+            dedupe_key,
+            patient.id,
+            ",".join(settings.AFTERGLOW_STAFF_CHANNELS),
+        )
+        return 0
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     # ignore_conflicts cannot say which rows were new: read back the queued ones.
     new = [

@@ -50,8 +50,12 @@ def message_for(delivery: Delivery) -> Message:
     )
 
 
-def _finish(delivery_id, **fields) -> None:
-    Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING).update(**fields)
+def _finish(delivery: Delivery, **fields) -> None:
+    # Only this claim may finish the row: if a reaper handed it to another worker, a late
+    # answer here must not overwrite that worker's outcome.
+    Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.SENDING, claimed_at=delivery.claimed_at
+    ).update(**fields)
 
 
 def delivery_send(*, delivery_id, now: datetime | None = None) -> str:
@@ -67,7 +71,7 @@ def delivery_send(*, delivery_id, now: datetime | None = None) -> str:
         ReminderStatus.CANCELLED,
         ReminderStatus.MISSED,
     ):
-        _finish(d.pk, status=DeliveryStatus.SKIPPED, error_code=f"reminder_{d.reminder.status}")
+        _finish(d, status=DeliveryStatus.SKIPPED, error_code=f"reminder_{d.reminder.status}")
         return "skipped"
     try:
         provider_id = get_channel(d.channel).send(d, message_for(d))
@@ -80,7 +84,7 @@ def delivery_send(*, delivery_id, now: datetime | None = None) -> str:
             d, TransportError(type(exc).__name__, permanent=False, code="unexpected"), now
         )
     _finish(
-        d.pk,
+        d,
         status=DeliveryStatus.DELIVERED,
         provider_message_id=provider_id[:200],
         delivered_at=timezone.now(),
@@ -103,7 +107,7 @@ def _record_failure(d: Delivery, exc: TransportError, now: datetime) -> str:
     logger.warning(
         "delivery %s via %s: %s (%s, attempt %d)", d.pk, d.channel, exc.code, outcome, d.attempts
     )
-    _finish(d.pk, error_code=exc.code, error_detail=exc.detail, **fields)
+    _finish(d, error_code=exc.code, error_detail=exc.detail, **fields)
     return outcome
 
 

@@ -175,6 +175,12 @@ def patient_update(
             )
         if care_team_ids is not None:
             patient.care_team.set(team)
+        if {"timezone", "status"} & set(fields):
+            # 10:00 local is another instant in another zone; a withdrawn patient gets
+            # no more reminders.
+            from notifications.services.reminders import reminders_replan_for_patient
+
+            reminders_replan_for_patient(patient=patient)
     return patient
 
 

@@ -13,7 +13,6 @@ from django.utils import timezone
 from ..errors import DomainValidationError
 from ..instruments.schema import Definition
 from ..models import (
-    AlertSeverity,
     AlertStatus,
     CheckIn,
     ClinicSafetySettings,
@@ -44,7 +43,8 @@ NOT_MONITORED_MESSAGE = (
     "emergency services now."
 )
 # A worsening of at least this many minimal important differences against the previous
-# score of the same instrument raises an alert. UNVERIFIED clinical choice: configurable.
+# score of the same instrument tells the care team (a notice, not an alert). UNVERIFIED
+# clinical choice: configurable.
 LARGE_WORSENING_MIDS = 2
 DEFAULT_ACK_MINUTES = 30
 
@@ -103,18 +103,19 @@ def safety_evaluate(
                 else (previous - score.total)
             )
             if worse >= LARGE_WORSENING_MIDS * mid:
-                wanted[(row.id, "large_worsening")] = SafetyAlert(
-                    patient=patient,
-                    check_in=check_in,
-                    response=row,
-                    rule="large_worsening",
-                    severity=AlertSeverity.HIGH,
-                    next_escalation_at=next_at,
-                )
+                # Worth a clinician's look, not a crisis: a plain care-team notice, with
+                # no escalation and no crisis message to the patient.
+                care_team_notify(patient=patient, dedupe_key=f"worsening:{row.id}")
     alerts = SafetyAlert.objects.bulk_create(wanted.values())
-    for alert in alerts:
-        care_team_notify(patient=patient, dedupe_key=f"alert:{alert.id}:0", urgent=True)
+    if alerts:
+        # One urgent notice per check-in, however many rules fired (a positive C-SSRS
+        # can fire several): one page to answer, not seven.
+        care_team_notify(patient=patient, dedupe_key=alert_notice_key(check_in.id, 0), urgent=True)
     return alerts
+
+
+def alert_notice_key(check_in_id, level: int) -> str:
+    return f"alert:{check_in_id}:{level}"
 
 
 def safety_notice_for(check_in: CheckIn) -> SafetyNotice | None:
@@ -152,7 +153,8 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
                     patient=alert.patient,
                     urgent=True,
                     recipients=on_call_for(alert.patient),
-                    dedupe_key=f"alert:{alert.id}:{alert.escalation_level}",
+                    # Alerts of one check-in share a key: one notice per level, not per rule.
+                    dedupe_key=alert_notice_key(alert.check_in_id, alert.escalation_level),
                 )
             SafetyAlert.objects.bulk_update(rows, ["escalation_level", "next_escalation_at"])
         done += len(rows)
