@@ -44,9 +44,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench._db import analyze, reset_database, setup_django
+
 BENCH_DB = "afterglow_bench_outcomes"
-BENCH_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
-PROTECTED_DBS = frozenset({"afterglow", "afterglow_bench", "test_afterglow"})
 OUT_DIR = Path(__file__).resolve().parent / "out"
 SEED_FILE = OUT_DIR / "outcomes-seed.json"
 INSTRUMENT = "PHQ-9"
@@ -54,65 +54,6 @@ TRAJECTORY_INFUSIONS = 8
 SHORT_TRAJECTORY_CHECKINS = 20
 CONDITIONS = (("trd", 0.55), ("anxiety", 0.2), ("ptsd", 0.1), ("bipolar", 0.1), ("", 0.05))
 COPY_CHUNK = 50_000
-
-
-# --- database and Django setup ----------------------------------------------------------
-def ensure_database() -> None:
-    """Create afterglow_bench_outcomes if it does not exist (psycopg, autocommit)."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(
-        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings.test")
-    # Always the bench database, whatever the caller's environment says.
-    os.environ["DATABASE_URL"] = BENCH_URL
-    ensure_database()
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    name = connection.settings_dict["NAME"]
-    if name != BENCH_DB or name in PROTECTED_DBS or name.startswith("test_"):
-        raise SystemExit(f"refusing to run against database {name!r}")
-
-
-def reset_database() -> None:
-    """migrate, truncate every table of our apps, load the shipped instruments."""
-    from django.apps import apps
-    from django.core.management import call_command
-    from django.db import connection
-
-    call_command("migrate", verbosity=0, interactive=False)
-    tables = sorted(
-        {
-            model._meta.db_table
-            for label in ("api", "outcomes", "notifications")
-            for model in apps.get_app_config(label).get_models(include_auto_created=True)
-        }
-    )
-    with connection.cursor() as cur:
-        cur.execute(
-            "TRUNCATE {} RESTART IDENTITY CASCADE".format(
-                ", ".join(connection.ops.quote_name(t) for t in tables)
-            )
-        )
-    call_command("instruments_sync", verbosity=0, stdout=io.StringIO())
-
-
-def analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE")
 
 
 def _proc_status_mb(field: str) -> float:
@@ -781,7 +722,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
 
-    setup_django()
+    setup_django(BENCH_DB)
     if not args.measure_child:
         if not args.no_seed:
             rng = random.Random(args.seed)

@@ -30,9 +30,9 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 from pathlib import Path
 
+from bench._db import analyze, reset_database, setup_django
+
 BENCH_DB = "afterglow_bench"
-BENCH_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
-PROTECTED_DBS = frozenset({"afterglow", "test_afterglow"})
 OUT_DIR = Path(__file__).resolve().parent / "out"
 TIMEZONES = (
     "America/New_York",
@@ -47,67 +47,6 @@ PATIENTS_PER_CLINIC = 250
 QUERY_SAMPLE = 50
 QUERY_COUNT_BATCHES = (100, 1000)
 BATCHES_PER_QUERY_COUNT = 3
-
-
-# --- database and Django setup ----------------------------------------------------------
-def ensure_database() -> None:
-    """Create afterglow_bench on the server if it does not exist (psycopg, autocommit)."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(
-        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings.test")
-    # Always the bench database, whatever the caller's environment says.
-    os.environ["DATABASE_URL"] = BENCH_URL
-    ensure_database()
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    name = connection.settings_dict["NAME"]
-    if name != BENCH_DB or name in PROTECTED_DBS:
-        raise SystemExit(f"refusing to run against database {name!r}")
-
-
-def reset_database() -> None:
-    """migrate, truncate every table of our apps, load the shipped instruments."""
-    from django.apps import apps
-    from django.core.management import call_command
-    from django.db import connection
-
-    call_command("migrate", verbosity=0, interactive=False)
-    tables = sorted(
-        {
-            model._meta.db_table
-            for label in ("api", "outcomes", "notifications")
-            for model in apps.get_app_config(label).get_models(include_auto_created=True)
-        }
-    )
-    with connection.cursor() as cur:
-        cur.execute(
-            "TRUNCATE {} RESTART IDENTITY CASCADE".format(
-                ", ".join(connection.ops.quote_name(t) for t in tables)
-            )
-        )
-    call_command("instruments_sync", verbosity=0, stdout=io.StringIO())
-
-
-def analyze() -> None:
-    """Fresh planner statistics after bulk seeding, so autovacuum does not change plans
-    half-way through a timed loop."""
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE")
 
 
 # --- measuring --------------------------------------------------------------------------
@@ -595,7 +534,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=OUT_DIR / "reminders.json")
     args = parser.parse_args(argv)
 
-    setup_django()
+    setup_django(BENCH_DB)
     from django.conf import settings
     from django.utils import timezone
 

@@ -322,11 +322,16 @@ def booster_for(patient: Patient, code: str) -> dict:
     return {"instrument": code, **asdict(proposal)}
 
 
-class PatientCsvExportView(generics.GenericAPIView):
+class ClinicianExportView(generics.GenericAPIView):
+    """Exports: clinicians only, and throttled (THROTTLE_EXPORT)."""
+
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "export"
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
+
+
+class PatientCsvExportView(ClinicianExportView):
     queryset = Patient.objects.none()
 
     @extend_schema(
@@ -343,11 +348,7 @@ class PatientCsvExportView(generics.GenericAPIView):
         )
 
 
-class ClinicCsvExportView(generics.GenericAPIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "export"
-    permission_classes = [IsStaffWithRole]
-    staff_roles = HEALTH_DATA_ROLES
+class ClinicCsvExportView(ClinicianExportView):
     queryset = Clinic.objects.none()
 
     @extend_schema(
@@ -380,11 +381,7 @@ def _csv_response(qs, filename: str) -> StreamingHttpResponse:
     return response
 
 
-class PatientFhirExportView(generics.GenericAPIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "export"
-    permission_classes = [IsStaffWithRole]
-    staff_roles = HEALTH_DATA_ROLES
+class PatientFhirExportView(ClinicianExportView):
     queryset = Patient.objects.none()
 
     @extend_schema(

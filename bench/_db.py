@@ -1,0 +1,70 @@
+"""The benchmarks' private PostgreSQL databases: created if missing, migrated, emptied.
+
+Each benchmark names its own database; these helpers refuse any other (the development
+`afterglow` database and every test database are never touched).
+"""
+
+import io
+import os
+
+# The only databases a benchmark may empty: never `afterglow`, never a test database.
+BENCH_DATABASES = frozenset({"afterglow_bench", "afterglow_bench_outcomes"})
+
+
+def _ensure_database(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(bench_db: str) -> None:
+    """Point Django at `bench_db` (whatever the caller's environment says) and start it."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings.test")
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{bench_db}"
+    _ensure_database(bench_db)
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    if name != bench_db or name not in BENCH_DATABASES:
+        raise SystemExit(f"refusing to run against database {name!r}")
+
+
+def reset_database() -> None:
+    """Migrate, truncate every table of our apps, load the shipped instruments."""
+    from django.apps import apps
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0, interactive=False)
+    tables = sorted(
+        {
+            model._meta.db_table
+            for label in ("api", "outcomes", "notifications")
+            for model in apps.get_app_config(label).get_models(include_auto_created=True)
+        }
+    )
+    with connection.cursor() as cur:
+        cur.execute(
+            "TRUNCATE {} RESTART IDENTITY CASCADE".format(
+                ", ".join(connection.ops.quote_name(t) for t in tables)
+            )
+        )
+    call_command("instruments_sync", verbosity=0, stdout=io.StringIO())
+
+
+def analyze() -> None:
+    """Fresh planner statistics after bulk seeding, so autovacuum does not change plans
+    half-way through a timed loop."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
