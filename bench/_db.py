@@ -6,6 +6,8 @@ Each benchmark names its own database; these helpers refuse any other (the devel
 
 import io
 import os
+import platform
+from pathlib import Path
 
 # The only databases a benchmark may empty: never `afterglow`, never a test database.
 BENCH_DATABASES = frozenset({"afterglow_bench", "afterglow_bench_outcomes"})
@@ -68,3 +70,28 @@ def analyze() -> None:
 
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
+
+
+def machine_info() -> dict:
+    """What the figures were measured on, for the JSON output."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        pg = cur.fetchone()[0]
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "postgres": pg,
+        "platform": platform.platform(),
+    }

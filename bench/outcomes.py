@@ -31,7 +31,6 @@ import io
 import json
 import math
 import os
-import platform
 import pstats
 import random
 import re
@@ -44,7 +43,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench._db import analyze, reset_database, setup_django
+from bench._db import analyze, machine_info, reset_database, setup_django
 
 BENCH_DB = "afterglow_bench_outcomes"
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -74,30 +73,6 @@ def peak_rss_mb() -> float:
 
 def current_rss_mb() -> float:
     return _proc_status_mb("VmRSS")
-
-
-def machine_info() -> dict:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("SHOW server_version")
-        pg = cur.fetchone()[0]
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(),
-        "postgres": pg,
-        "platform": platform.platform(),
-    }
 
 
 # --- synthetic trajectories (not measured) ------------------------------------------------

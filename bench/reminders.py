@@ -19,7 +19,6 @@ import io
 import json
 import logging
 import os
-import platform
 import pstats
 import random
 import re
@@ -30,7 +29,7 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 from pathlib import Path
 
-from bench._db import analyze, reset_database, setup_django
+from bench._db import analyze, machine_info, reset_database, setup_django
 
 BENCH_DB = "afterglow_bench"
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -140,29 +139,6 @@ class Phase:
 def peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux.
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def machine_info() -> dict:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute("SHOW server_version")
-        pg = cur.fetchone()[0]
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "postgres": pg,
-        "platform": platform.platform(),
-    }
 
 
 # --- seeding (not measured) -------------------------------------------------------------

@@ -57,8 +57,16 @@ def test_erasure_removes_identity_and_answers_but_keeps_aggregates(personas):
         "/api/v1/me/check-ins/", checkin_payload(responses=[phq9(*[2] * 8, 0)]), format="json"
     )
     device_register(patient=a, push_token="synthetic-erase-token", platform="ios")
+    given_at = timezone.now() - timedelta(days=2)
+    infusion_schedule(
+        patient=a,
+        scheduled_at=given_at,
+        started_at=given_at,
+        ended_at=given_at + timedelta(minutes=40),
+    )
     infusion = infusion_schedule(patient=a, scheduled_at=timezone.now() + timedelta(days=3))
     before = clinic_cohort(clinic_ids=[personas.clinic_x.id], instrument_code="PHQ-9")
+    assert before.infusions == 1  # the given infusion counts in the clinic's figures
 
     resp = personas.client("admin_x").post(f"/api/v1/patients/{a.id}/erase/", {"confirm": True})
     assert resp.status_code == 200
