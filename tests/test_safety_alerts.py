@@ -2,6 +2,7 @@
 check-in's transaction, escalation until acknowledged, crisis resources to the patient."""
 
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 
@@ -188,7 +189,6 @@ def test_alerts_are_visible_only_to_the_patients_clinic(personas, console):
 
 def test_the_alert_and_its_notices_commit_with_the_check_in(personas, console):
     """If anything in the submission fails, neither the answer nor its alert is stored."""
-    from unittest import mock
 
     with (
         mock.patch(
@@ -207,3 +207,40 @@ def test_the_alert_and_its_notices_commit_with_the_check_in(personas, console):
         )
     assert not SafetyAlert.objects.exists()
     assert not notices().exists()
+
+
+def test_a_page_waiting_for_a_retry_is_dropped_once_the_alert_is_acknowledged(personas, console):
+    from notifications.channels import TransportError
+    from notifications.models import DeliveryStatus
+    from notifications.services.delivery import delivery_send
+
+    personas.client("patient_a").post(
+        URL, checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 1)]), format="json"
+    )
+    (page,) = notices()
+    flaky = TransportError("provider down", permanent=False, code="unavailable")
+    with mock.patch("notifications.channels.console.ConsoleChannel.send", side_effect=flaky):
+        assert delivery_send(delivery_id=page.id) == "retrying"
+    (alert,) = SafetyAlert.objects.all()
+    resp = personas.client("clinician_x").post(f"/api/v1/alerts/{alert.id}/acknowledge/")
+    assert resp.status_code == 200
+
+    with mock.patch("notifications.channels.console.ConsoleChannel.send") as send:
+        assert delivery_send(delivery_id=page.id) == "skipped"
+    send.assert_not_called()
+    page.refresh_from_db()
+    assert (page.status, page.error_code) == (DeliveryStatus.SKIPPED, "alert_acknowledged")
+
+
+def test_a_page_is_sent_while_the_alert_is_open(personas, console):
+    from notifications.services.delivery import delivery_send
+
+    personas.client("patient_a").post(
+        URL, checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 1)]), format="json"
+    )
+    (page,) = notices()
+    with mock.patch(
+        "notifications.channels.console.ConsoleChannel.send", return_value="m1"
+    ) as send:
+        assert delivery_send(delivery_id=page.id) == "delivered"
+    send.assert_called_once()

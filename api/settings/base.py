@@ -200,6 +200,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": CELERY_BROKER_FOLDER,
         "data_folder_out": CELERY_BROKER_FOLDER,
         "processed_folder": CELERY_BROKER_FOLDER + "/processed",
+        # Exchange tables; kombu's default is ./control, beside the code.
+        "control_folder": CELERY_BROKER_FOLDER + "/control",
         "store_processed": False,
     }
 else:

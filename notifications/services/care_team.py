@@ -19,6 +19,21 @@ User = get_user_model()
 logger = logging.getLogger(__name__)
 
 
+ALERT_KEY_PREFIX = "alert:"
+
+
+def alert_notice_key(check_in_id, level: int) -> str:
+    """Alerts of one check-in share a key per escalation level: one page, not one per rule."""
+    return f"{ALERT_KEY_PREFIX}{check_in_id}:{level}"
+
+
+def alert_check_in_of(dedupe_key: str) -> str | None:
+    """The check-in whose alerts an urgent notice is about, or None for any other notice."""
+    if not dedupe_key.startswith(ALERT_KEY_PREFIX):
+        return None
+    return dedupe_key[len(ALERT_KEY_PREFIX) :].rsplit(":", 1)[0]
+
+
 def _clinicians(patient: Patient):
     """Users who can open and acknowledge this patient's alerts: the clinic's clinicians."""
     return User.objects.filter(

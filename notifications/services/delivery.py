@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from outcomes.models import AlertStatus, SafetyAlert
+
 from ..channels import (
     CARE_TEAM_BODY,
     NUDGE_BODY,
@@ -25,6 +27,7 @@ from ..channels import (
     get_channel,
 )
 from ..models import ContactPoint, Delivery, DeliveryKind, DeliveryStatus, Device, ReminderStatus
+from .care_team import alert_check_in_of
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,11 @@ def delivery_send(*, delivery_id, now: datetime | None = None) -> str:
     ):
         _finish(d, status=DeliveryStatus.SKIPPED, error_code=f"reminder_{d.reminder.status}")
         return "skipped"
+    if d.urgent and not _alert_still_open(d):
+        # Someone acknowledged the alert while this page waited for a retry: paging the
+        # team again would only teach them to ignore pages.
+        _finish(d, status=DeliveryStatus.SKIPPED, error_code="alert_acknowledged")
+        return "skipped"
     try:
         provider_id = get_channel(d.channel).send(d, message_for(d))
     except TransportError as exc:
@@ -92,6 +100,13 @@ def delivery_send(*, delivery_id, now: datetime | None = None) -> str:
         error_detail="",
     )
     return "delivered"
+
+
+def _alert_still_open(d: Delivery) -> bool:
+    check_in_id = alert_check_in_of(d.dedupe_key)
+    if check_in_id is None:
+        return True
+    return SafetyAlert.objects.filter(check_in_id=check_in_id, status=AlertStatus.OPEN).exists()
 
 
 def _record_failure(d: Delivery, exc: TransportError, now: datetime) -> str:

@@ -80,7 +80,7 @@ def safety_evaluate(
 ) -> list[SafetyAlert]:
     """Create the check-in's alerts and queue the care team's notices. Must run inside the
     check-in's transaction. `scored` holds (stored response, definition, Score)."""
-    from notifications.services.care_team import care_team_notify
+    from notifications.services.care_team import alert_notice_key, care_team_notify
 
     wanted: dict[tuple, SafetyAlert] = {}
     next_at = now + timedelta(minutes=_ack_minutes(patient))
@@ -114,10 +114,6 @@ def safety_evaluate(
     return alerts
 
 
-def alert_notice_key(check_in_id, level: int) -> str:
-    return f"alert:{check_in_id}:{level}"
-
-
 def safety_notice_for(check_in: CheckIn) -> SafetyNotice | None:
     """What the patient is told after a submission that raised an alert (also on a retry)."""
     count = SafetyAlert.objects.filter(check_in=check_in).count()
@@ -134,7 +130,7 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
     """Notify the on-call list of every open alert past its acknowledgement time, and again
     each interval until someone acknowledges it. Claims rows with SKIP LOCKED, so
     concurrent beats never notify twice for one level."""
-    from notifications.services.care_team import care_team_notify, on_call_for
+    from notifications.services.care_team import alert_notice_key, care_team_notify, on_call_for
 
     now = now or timezone.now()
     done = 0
