@@ -59,3 +59,78 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events are append-only.")
+
+
+class MfaPurpose(models.TextChoices):
+    SIGN_IN = "sign_in", "Sign in with a confirmed authenticator"
+    ENROL = "enrol", "Enrol an authenticator during sign-in"
+
+
+class MfaChallenge(models.Model):
+    """The step between a correct password and a TOTP code (api/mfa.py).
+
+    The client holds a signed reference to this row, never a token: the row is spent once
+    (a conditional UPDATE) and expires within minutes. An enrolment challenge (the clinic
+    requires MFA of a staff member who has none yet) names no device until a clinic admin's
+    staff MFA enrolment code binds one to it; a sign-in challenge never names one.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=10, choices=MfaPurpose.choices)
+    device = models.ForeignKey(
+        "otp_totp.TOTPDevice", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "mfa_challenge"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(purpose__in=MfaPurpose.values), name="mfa_challenge_purpose"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(purpose="sign_in") | models.Q(device__isnull=True),
+                name="mfa_challenge_sign_in_names_no_device",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"MFA challenge {self.id}"
+
+
+class StaffMfaEnrolmentCode(models.Model):
+    """A clinic admin's out-of-band permission for a staff member's first authenticator.
+
+    Without it a stolen password would be enough to enrol the thief's phone as the account's
+    only second factor. Shown once, kept as a SHA-256 digest, single use (a conditional
+    UPDATE), expiring; issuing a new one revokes the earlier one (at most one is live).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    clinic = models.ForeignKey("outcomes.Clinic", on_delete=models.CASCADE, related_name="+")
+    issued_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    code_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "staff_mfa_enrolment_code"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(used_at__isnull=True, revoked_at__isnull=True),
+                name="staff_mfa_enrolment_code_one_live_per_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="staff_mfa_code_expiry")]
+
+    def __str__(self) -> str:
+        return f"Staff MFA enrolment code {self.id}"

@@ -1,6 +1,8 @@
 """OpenAPI: one documented error shape for every 400 (API.md), whatever the code."""
 
+from django.db import models
 from drf_standardized_errors.openapi import AutoSchema as StandardizedAutoSchema
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import serializers
 
 
@@ -25,3 +27,21 @@ class AutoSchema(StandardizedAutoSchema):
             or self.method in ("POST", "PUT", "PATCH")
             or self._get_parameters()
         )
+
+
+class ErrorCode429(models.TextChoices):
+    THROTTLED = "throttled"
+    LOCKED_OUT = "locked_out"  # too many failed sign-ins from this address (api/lockout.py)
+
+
+class Error429Serializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=ErrorCode429.choices)
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class ErrorResponse429Serializer(serializers.Serializer):
+    """Too many requests, or a locked-out sign-in: wait `Retry-After` seconds."""
+
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = Error429Serializer(many=True)

@@ -8,6 +8,7 @@ from .views import (
     audit,
     auth,
     clinics,
+    history,
     infusions,
     instruments,
     me,
@@ -25,10 +26,31 @@ def health(request):
 
 v1 = [
     path("auth/sign-in/", auth.SignInView.as_view(), name="auth-sign-in"),
+    path("auth/sign-in/enrol/", auth.SignInEnrolView.as_view(), name="auth-sign-in-enrol"),
+    path("auth/sign-in/verify/", auth.SignInVerifyView.as_view(), name="auth-sign-in-verify"),
     path("auth/enrol/", auth.EnrolView.as_view(), name="auth-enrol"),
     path("auth/sign-out/", auth.SignOutView.as_view(), name="auth-sign-out"),
     path("auth/sign-out-all/", auth.SignOutAllView.as_view(), name="auth-sign-out-all"),
     path("account/", auth.AccountView.as_view(), name="account"),
+    path("account/totp/", auth.MyAuthenticatorView.as_view(), name="account-totp"),
+    path(
+        "account/totp/confirm/",
+        auth.MyAuthenticatorConfirmView.as_view(),
+        name="account-totp-confirm",
+    ),
+    path(
+        "account/totp/remove/", auth.MyAuthenticatorRemoveView.as_view(), name="account-totp-remove"
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/security-settings/",
+        auth.ClinicSecuritySettingsView.as_view(),
+        name="clinic-security-settings",
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/staff/<uuid:user_id>/mfa-enrolment-code/",
+        auth.StaffMfaEnrolmentCodeView.as_view(),
+        name="clinic-staff-mfa-enrolment-code",
+    ),
     path("me/", me.MeView.as_view(), name="me"),
     path("me/check-ins/", me.MyCheckInListView.as_view(), name="me-check-ins"),
     path(
@@ -77,6 +99,11 @@ v1 = [
         name="patient-reminder-settings",
     ),
     path("infusions/<uuid:infusion_id>/", infusions.InfusionDetailView.as_view(), name="infusion"),
+    path(
+        "infusions/<uuid:infusion_id>/history/",
+        history.InfusionHistoryView.as_view(),
+        name="infusion-history",
+    ),
     path(
         "infusions/<uuid:infusion_id>/cancel/",
         infusions.InfusionCancelView.as_view(),
@@ -163,6 +190,9 @@ v1 = [
     ),
     path(
         "alerts/<uuid:alert_id>/resolve/", alerts.AlertResolveView.as_view(), name="alert-resolve"
+    ),
+    path(
+        "alerts/<uuid:alert_id>/history/", history.AlertHistoryView.as_view(), name="alert-history"
     ),
     path("instruments/", instruments.InstrumentListView.as_view(), name="instruments"),
     path(

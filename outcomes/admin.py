@@ -1,6 +1,14 @@
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
-from .models import Clinic, ClinicMembership, InstrumentVersion, Patient, PatientCondition
+from .models import (
+    Clinic,
+    ClinicMembership,
+    ClinicSecuritySettings,
+    InstrumentVersion,
+    Patient,
+    PatientCondition,
+)
 
 
 @admin.register(Clinic)
@@ -23,8 +31,24 @@ class PatientConditionInline(admin.TabularInline):
     extra = 0
 
 
+@admin.register(ClinicSecuritySettings)
+class ClinicSecuritySettingsAdmin(SimpleHistoryAdmin):
+    """Read-only here: the policy is changed by the clinic's admins through the API's one
+    service (api/mfa.py), which also signs out staff without an authenticator; a save
+    here would skip that."""
+
+    list_display = ["clinic", "require_staff_mfa", "updated_at"]
+    readonly_fields = ["require_staff_mfa"]
+    list_filter = ["require_staff_mfa"]
+    autocomplete_fields = ["clinic"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting the row would turn the clinic's MFA requirement off, unrecorded.
+        return False
+
+
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(SimpleHistoryAdmin):
     list_display = ["display_name", "clinic", "clinic_reference", "timezone", "status"]
     list_filter = ["clinic", "status"]
     search_fields = ["display_name", "clinic_reference"]

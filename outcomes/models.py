@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 
 def validate_iana_zone(value: str) -> None:
@@ -100,6 +101,8 @@ class Patient(models.Model):
         null=True, blank=True, help_text="Identity and raw answers removed; scores kept."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Erasure deletes these rows: history must not keep the identity erasure removed.
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["display_name", "id"]
@@ -293,6 +296,7 @@ class TreatmentCourse(models.Model):
     ended_on = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True, default="", max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-started_on"]
@@ -349,6 +353,7 @@ class Infusion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["-scheduled_at"]
@@ -382,6 +387,7 @@ class ClinicOutcomeSettings(models.Model):
     mid = models.FloatField(null=True, blank=True, help_text="Minimal important difference.")
     loss_consecutive = models.PositiveSmallIntegerField(null=True, blank=True)
     baseline_lookback_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -427,6 +433,8 @@ class ClinicSafetySettings(models.Model):
     )
     acknowledge_within_minutes = models.PositiveIntegerField(default=30)
     on_call = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # The on-call list (many-to-many) is not tracked: it names staff, not clinical choices.
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -464,6 +472,7 @@ class SafetyAlert(models.Model):
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True, default="", max_length=2000)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-created_at"]
@@ -496,6 +505,8 @@ class Consent(models.Model):
     version = models.CharField(max_length=20)
     accepted_at = models.DateTimeField(auto_now_add=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # Withdrawn and accepted again: the history shows each change.
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-accepted_at"]
@@ -507,3 +518,74 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document} v{self.version} by {self.patient_id}"
+
+
+# --- stored durability (issue 6) --------------------------------------------------------
+class OutcomeState(models.Model):
+    """Whether a patient's stored infusion outcomes are current. Every change to what they
+    are computed from (a check-in, an infusion, a withdrawal) bumps `version` in the
+    change's own transaction; a refresh records the version it read. A patient without a
+    row has never been computed."""
+
+    patient = models.OneToOneField(
+        Patient, on_delete=models.CASCADE, primary_key=True, related_name="outcome_state"
+    )
+    version = models.PositiveBigIntegerField(default=0)
+    computed_version = models.PositiveBigIntegerField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"outcomes of {self.patient_id} v{self.version}/{self.computed_version}"
+
+
+class InfusionOutcomeRecord(models.Model):
+    """One infusion's outcome on one instrument, as the durability engine computed it
+    (outcomes/analytics/durability.py). The clinic's cohort reads these rows instead of
+    re-deriving every score on each request; `thresholds_digest` names the thresholds
+    they were computed with, so a changed definition or clinic setting recomputes them."""
+
+    infusion = models.ForeignKey(Infusion, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    instrument_code = models.CharField(max_length=20)
+    number = models.PositiveSmallIntegerField(help_text="1 for the patient's first infusion.")
+    status = models.CharField(max_length=16)
+    has_baseline = models.BooleanField()
+    assessments = models.PositiveIntegerField()
+    responded = models.BooleanField()
+    partial_response = models.BooleanField()
+    remitted = models.BooleanField()
+    durability_days = models.FloatField(null=True, blank=True)
+    censored = models.BooleanField()
+    thresholds_digest = models.CharField(max_length=16)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["infusion", "instrument_code"], name="outcome_record_once"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["instrument_code", "patient"], name="outcome_record_cohort"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_code} outcome of infusion {self.infusion_id}"
+
+
+# --- security (issue 5) -----------------------------------------------------------------
+class ClinicSecuritySettings(models.Model):
+    """How a clinic's staff sign in. With `require_staff_mfa`, every staff member of the
+    clinic signs in with a password and a TOTP code (api/mfa.py); patients never do."""
+
+    clinic = models.OneToOneField(
+        Clinic, on_delete=models.CASCADE, related_name="security_settings"
+    )
+    require_staff_mfa = models.BooleanField(
+        default=False, help_text="Staff must present an authenticator code at sign-in."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    def __str__(self) -> str:
+        return f"Security settings of {self.clinic_id}"

@@ -40,6 +40,8 @@ def test_sign_in_is_throttled_with_retry_after(settings, db):
     }
     from rest_framework.throttling import ScopedRateThrottle
 
+    # Restored below: api_settings still holds the overridden rates until the test ends.
+    original_rates = ScopedRateThrottle.THROTTLE_RATES
     ScopedRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     cache.clear()
     try:
@@ -51,9 +53,7 @@ def test_sign_in_is_throttled_with_retry_after(settings, db):
         ]
         resp = APIClient().post("/api/v1/auth/sign-in/", {"username": "x", "password": "y"})
     finally:
-        from rest_framework.settings import api_settings
-
-        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        ScopedRateThrottle.THROTTLE_RATES = original_rates
         cache.clear()
     assert codes[:3] == [400, 400, 400]
     assert resp.status_code == 429

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.generators import SchemaGenerator
 
 from notifications.services.devices import device_register
@@ -14,7 +15,7 @@ from notifications.services.plans import default_plan_ensure
 from outcomes.models import InstrumentVersion, SafetyAlert
 from outcomes.services.infusions import infusion_schedule
 
-from .factories import checkin_payload, phq9
+from .factories import PASSWORD, checkin_payload, phq9
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +73,16 @@ PLAN_READERS_X = _everyone(
 )
 STEPS = [{"key": "hour-2", "offset_minutes": 120, "instruments": ["MOOD"], "window_hours": 6}]
 PATIENT_ONLY = _everyone(403, anonymous=401, patient_a=200, patient_b=200, patient_y=200)
+STAFF_PERSONAS = ["clinician_x", "scheduler_x", "admin_x", "clinician_y", "scheduler_y"]
+
+
+def _staff(code):
+    return dict.fromkeys(STAFF_PERSONAS, code)
+
+
+STAFF_ANY = _everyone(403, anonymous=401, **_staff(200))
+STAFF_400 = _everyone(403, anonymous=401, **_staff(400))
+ADMIN_X = _everyone(403, anonymous=401, admin_x=200)
 
 # (method, path template, body factory, expected status per persona)
 MATRIX = [
@@ -246,11 +257,50 @@ MATRIX = [
         lambda w: {"confirm": True},
         _everyone(403, anonymous=401, admin_x=200),
     ),
+    # Accounts and security: a staff member's own authenticator; the clinic's sign-in policy;
+    # the change history of clinical records.
+    ("get", "/api/v1/account/totp/", None, STAFF_ANY),
+    # Starting an enrolment takes the current password again.
+    (
+        "post",
+        "/api/v1/account/totp/",
+        lambda w: {"password": PASSWORD},
+        {**STAFF_ANY, **_staff(201)},
+    ),
+    # Nothing pending or enrolled: the code cannot be checked (400), patients 403.
+    ("post", "/api/v1/account/totp/confirm/", lambda w: {"code": "000000"}, STAFF_400),
+    ("post", "/api/v1/account/totp/remove/", lambda w: {"code": "000000"}, STAFF_400),
+    ("get", "/api/v1/clinics/{clinic_x}/security-settings/", None, ADMIN_X),
+    (
+        "patch",
+        "/api/v1/clinics/{clinic_x}/security-settings/",
+        lambda w: {"require_staff_mfa": False},
+        ADMIN_X,
+    ),
+    # A staff member's MFA enrolment code, from an admin of their clinic (who must have an
+    # authenticator: the body factory gives admin X one).
+    (
+        "post",
+        "/api/v1/clinics/{clinic_x}/staff/{staff_x}/mfa-enrolment-code/",
+        lambda w: _with_admin_authenticator(w),
+        _everyone(403, anonymous=401, admin_x=201),
+    ),
+    ("get", "/api/v1/infusions/{infusion_a}/history/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/alerts/{alert_a}/history/", None, STAFF_ONLY_HEALTH),
     ("post", "/api/v1/auth/sign-out/", None, _everyone(204, anonymous=401)),
     ("post", "/api/v1/auth/sign-out-all/", None, _everyone(204, anonymous=401)),
 ]
 # Open by design: they take credentials or a code, and answer 400 to bad ones.
-PUBLIC = {("post", "/api/v1/auth/sign-in/"), ("post", "/api/v1/auth/enrol/")}
+PUBLIC = {
+    ("post", "/api/v1/auth/sign-in/"),
+    ("post", "/api/v1/auth/sign-in/enrol/"),
+    ("post", "/api/v1/auth/sign-in/verify/"),
+    ("post", "/api/v1/auth/enrol/"),
+}
+
+
+def _with_admin_authenticator(w) -> None:
+    TOTPDevice.objects.get_or_create(user=w.admin_x, confirmed=True, defaults={"name": "A"})
 
 
 def _path(template: str, w) -> str:
@@ -263,6 +313,7 @@ def _path(template: str, w) -> str:
         plan_x=w.plan_x.id,
         clinic_x=w.clinic_x.id,
         alert_a=w.alert_a.id,
+        staff_x=w.clinician_x.id,
     )
 
 
@@ -296,7 +347,8 @@ def test_every_operation_in_the_schema_is_in_the_matrix():
             .replace("{infusion_a}", "{infusion_id}")
             .replace("{plan_x}", "{plan_id}")
             .replace("{clinic_x}", "{clinic_id}")
-            .replace("{alert_a}", "{alert_id}"),
+            .replace("{alert_a}", "{alert_id}")
+            .replace("{staff_x}", "{user_id}"),
         )
         for m, t, _, _ in MATRIX
     } | PUBLIC

@@ -7,8 +7,10 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_serializer,
 )
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import serializers
 
+from api.openapi import ErrorItemSerializer
 from outcomes.audit import audit_touch
 from outcomes.models import (
     CheckIn,
@@ -48,10 +50,121 @@ class EnrolSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["signed_in"], default="signed_in", help_text="Signed in: use the token."
+    )
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
     expiry = serializers.DateTimeField(allow_null=True)
     username = serializers.CharField()
     kind = serializers.ChoiceField(choices=AccountKind.choices)
+
+
+class TotpProvisioningSerializer(serializers.Serializer):
+    """Shown once: put it into an authenticator app (as a QR code of the URI, or the secret
+    typed by hand)."""
+
+    otpauth_uri = serializers.CharField(help_text="otpauth://totp/... for a QR code.")
+    secret = serializers.CharField(help_text="The same secret, base32, to type by hand.")
+    digits = serializers.IntegerField()
+    period_seconds = serializers.IntegerField()
+
+
+class MfaChallengeSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["mfa_required"],
+        help_text="The password was right; send `challenge` and an authenticator code to "
+        "`/auth/sign-in/verify/`.",
+    )
+    challenge = serializers.CharField(help_text="Single use, valid until `expires_at`.")
+    expires_at = serializers.DateTimeField()
+
+
+class MfaEnrolmentChallengeSerializer(MfaChallengeSerializer):
+    status = serializers.ChoiceField(
+        choices=["mfa_enrolment_required"],
+        help_text="Your clinic requires an authenticator and you have none: send `challenge` "
+        "and the MFA enrolment code a clinic admin gave you to `/auth/sign-in/enrol/`.",
+    )
+
+
+SignInResultSerializer = PolymorphicProxySerializer(
+    component_name="SignInResult",
+    serializers={
+        "signed_in": TokenSerializer,
+        "mfa_required": MfaChallengeSerializer,
+        "mfa_enrolment_required": MfaEnrolmentChallengeSerializer,
+    },
+    resource_type_field_name="status",
+)
+
+
+class MfaEnrolSerializer(serializers.Serializer):
+    challenge = serializers.CharField(max_length=500)
+    enrolment_code = serializers.CharField(
+        max_length=32, help_text="The staff MFA enrolment code a clinic admin gave you."
+    )
+
+
+class MfaEnrolmentStartedSerializer(serializers.Serializer):
+    challenge = serializers.CharField(
+        help_text="The same challenge, renewed: send it with the authenticator's first code "
+        "to `/auth/sign-in/verify/`."
+    )
+    expires_at = serializers.DateTimeField()
+    totp = TotpProvisioningSerializer()
+
+
+class MfaVerifySerializer(serializers.Serializer):
+    challenge = serializers.CharField(max_length=500)
+    code = serializers.RegexField(
+        r"^\s*\d{3}\s?\d{3}\s*$", max_length=12, help_text="The 6-digit authenticator code."
+    )
+
+
+class TotpCodeSerializer(serializers.Serializer):
+    code = serializers.RegexField(
+        r"^\s*\d{3}\s?\d{3}\s*$", max_length=12, help_text="The 6-digit authenticator code."
+    )
+
+
+class TotpStartSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        max_length=256,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Your current password, again: a token alone cannot enrol an authenticator.",
+    )
+
+
+class StaffMfaEnrolmentCodeSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Shown once; give it to the staff member in person.")
+    expires_at = serializers.DateTimeField()
+    user = serializers.UUIDField(source="user_id")
+    clinic = serializers.UUIDField(source="clinic_id")
+
+
+class TotpStatusSerializer(serializers.Serializer):
+    enrolled = serializers.BooleanField(help_text="A confirmed authenticator is enrolled.")
+    pending = serializers.BooleanField(help_text="An enrolment awaits its first code.")
+    required_by_clinic = serializers.BooleanField()
+    created_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class ClinicSecuritySettingsSerializer(serializers.Serializer):
+    clinic = serializers.UUIDField(source="clinic_id", read_only=True)
+    require_staff_mfa = serializers.BooleanField(
+        required=False,
+        help_text="Staff of this clinic sign in with a password and an authenticator code. "
+        "Turning it on signs out staff without an authenticator.",
+    )
+
+
+class ConflictErrorSerializer(serializers.Serializer):
+    """409: the request clashes with stored state."""
+
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = ErrorItemSerializer(many=True)
 
 
 class ClinicSerializer(serializers.ModelSerializer):

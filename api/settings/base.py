@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -21,7 +22,8 @@ LANGUAGE_CODE = "en-us"
 USE_I18N = True
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The Django admin asks operators for a second factor (django-otp's OTPAdminSite).
+    "api.apps.OtpAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,6 +37,12 @@ INSTALLED_APPS = [
     "drf_standardized_errors",
     "django_celery_beat",
     "corsheaders",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    # Single-use codes for operators' admin sign-in (`manage.py addstatictoken <username>`).
+    "django_otp.plugins.otp_static",
+    "axes",
+    "simple_history",
     "api",
     "outcomes",
     "notifications",
@@ -48,9 +56,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks a session verified by a second factor (request.user.is_verified()), which the
+    # admin site requires. API requests carry tokens, not sessions: unaffected.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "api.middleware.AuditMiddleware",
+    # Who changed a clinical record (django-simple-history reads the request's user, which
+    # DRF's token authentication sets when the view runs).
+    "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: turns a lockout that axes flagged on the request into the API's JSON 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # CORS is closed unless origins are named (the phone app is not a browser; a clinic web
@@ -65,6 +81,11 @@ AUTH_USER_MODEL = "api.User"
 # migrations create their table regardless, which breaks flushing a test database.)
 KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 - a model name, not a secret
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Axes first: it refuses a locked-out username+address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 TEMPLATES = [
     {
@@ -111,8 +132,15 @@ AUTH_PASSWORD_VALIDATORS = [
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# How many reverse proxies (load balancer, TLS terminator) append to X-Forwarded-For in front
+# of this app. 0: clients connect directly and only REMOTE_ADDR counts. The sign-in throttle
+# (NUM_PROXIES) and the lockout (api/lockout.py) both identify the client by it; set it too
+# high and a client can choose its own address, too low and every client shares the proxy's.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -134,7 +162,10 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     # Our domain errors become the standard ones (api/exceptions.py).
     "EXCEPTION_HANDLER_CLASS": "api.exceptions.ExceptionHandler",
-    "ERROR_SCHEMAS": {"400": "api.openapi.ErrorResponse400Serializer"},
+    "ERROR_SCHEMAS": {
+        "400": "api.openapi.ErrorResponse400Serializer",
+        "429": "api.openapi.ErrorResponse429Serializer",  # adds `locked_out`
+    },
     # One error shape for every 4xx and 5xx, not only for validation errors.
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "NESTED_FIELD_SEPARATOR": ".",
@@ -183,13 +214,43 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode405Enum": "drf_standardized_errors.openapi_serializers.ErrorCode405Enum.choices",
         "ErrorCode406Enum": "drf_standardized_errors.openapi_serializers.ErrorCode406Enum.choices",
         "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
-        "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
+        "ErrorCode429Enum": "api.openapi.ErrorCode429.choices",
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
     ],
 }
+
+# --- Accounts and security ---------------------------------------------------------------
+# Brute-force lockout (django-axes). Locked per username *and* address: a per-username lock
+# would let anyone who knows a clinician's username lock them out of the clinic by typing
+# wrong passwords; per address alone would lock a whole clinic behind one NAT. Failed
+# second factors count too (api/mfa.py). The lockout answers a JSON 429 with Retry-After.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A lock lifts AXES_COOLOFF_TIME after it began: attempts while locked are refused, not
+# counted, so a stranger cannot keep a clinician locked out by retrying.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "api.lockout.lockout_response"
+# The client's address as the throttles see it (TRUSTED_PROXY_COUNT), not a proxy's.
+AXES_CLIENT_IP_CALLABLE = "api.lockout.client_ip_address"
+# Failures are still recorded (and purged nightly once they no longer lock anyone); every
+# successful sign-in's address and user agent is not kept.
+AXES_DISABLE_ACCESS_LOG = True
+# The second factor (django-otp TOTP): the challenge between the password and the code.
+AFTERGLOW_MFA_CHALLENGE_TTL_SECONDS = env.int("AFTERGLOW_MFA_CHALLENGE_TTL_SECONDS", default=300)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Afterglow")
+# A clinic admin's staff MFA enrolment code (api/mfa.py): how long it stays valid.
+AFTERGLOW_STAFF_MFA_CODE_TTL_HOURS = env.int("AFTERGLOW_STAFF_MFA_CODE_TTL_HOURS", default=72)
+# The admin never shows an authenticator's secret again once it is saved.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# History of clinical records (django-simple-history): public ids are UUIDs; no reverting
+# a clinical record from the admin.
+SIMPLE_HISTORY_HISTORY_ID_USE_UUID = True
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- Celery -----------------------------------------------------------------------------
 # Unset: the filesystem transport, which needs no server (the embedded default).
@@ -218,6 +279,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
+# The beat's one-minute ticks have a queue of their own, which every worker consumes as
+# well as the default one (no -Q needed): a tick then waits for at most one task per
+# worker, not behind the whole backlog of sends that the previous ticks enqueued.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("ticks"))
+CELERY_TASK_ROUTES = {
+    "notifications.dispatch_due": {"queue": "ticks"},
+    "outcomes.alerts_escalate": {"queue": "ticks"},
+}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
@@ -279,6 +348,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Afterglow <no-reply@afte
 AFTERGLOW_DISPATCH_BATCH = env.int("AFTERGLOW_DISPATCH_BATCH", default=500)
 AFTERGLOW_SEND_CHUNK = env.int("AFTERGLOW_SEND_CHUNK", default=50)
 AFTERGLOW_DELIVERY_MAX_ATTEMPTS = env.int("AFTERGLOW_DELIVERY_MAX_ATTEMPTS", default=6)
+# Send outcomes commit without waiting for the disk flush; a PostgreSQL crash may then
+# repeat the last second's sends, never lose one (notifications/services/delivery.py).
+AFTERGLOW_SEND_ASYNC_COMMIT = env.bool("AFTERGLOW_SEND_ASYNC_COMMIT", default=True)
 # A delivery claimed this long ago and never finished belongs to a dead worker.
 AFTERGLOW_STALE_CLAIM_SECONDS = env.int("AFTERGLOW_STALE_CLAIM_SECONDS", default=300)
 # A queued delivery nobody picked up this long (its message was lost) is enqueued again.

@@ -9,7 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..errors import DomainValidationError
+from ..history import history_record_change
 from ..models import CourseKind, Infusion, InfusionStatus, Patient, TreatmentCourse
+from .outcome_records import outcomes_mark_changed
 
 # Benzodiazepines can blunt ketamine's antidepressant effect (INSTRUMENTS.md, product
 # brief); recording one raises a warning on the infusion. Generic names, lower case.
@@ -164,6 +166,7 @@ def infusion_schedule(
         **fields,
     )
     reminders_plan_for_infusion(infusion=infusion)
+    outcomes_mark_changed(patient_ids=[patient.pk])
     return infusion
 
 
@@ -216,6 +219,7 @@ def infusion_update(*, infusion: Infusion, **changes) -> Infusion:
         benzodiazepines_in(merged.get("concomitant_medications") or [])
     )
     infusion.save(update_fields=[*changes, "status", "benzodiazepine_recorded", "updated_at"])
+    outcomes_mark_changed(patient_ids=[infusion.patient_id])
     if TIMING & set(changes):
         reminders_plan_for_infusion(infusion=infusion)
     return infusion
@@ -236,5 +240,7 @@ def infusion_cancel(*, infusion: Infusion, reason: str = "") -> Infusion:
             "non_field_errors", "not_cancellable", "Only a scheduled infusion can be cancelled."
         )
     infusion.refresh_from_db()
+    history_record_change(record=infusion)
+    outcomes_mark_changed(patient_ids=[infusion.patient_id])
     reminders_plan_for_infusion(infusion=infusion)
     return infusion

@@ -25,6 +25,7 @@ from ..models import (
     Role,
     validate_iana_zone,
 )
+from .outcome_records import outcomes_mark_changed
 
 User = get_user_model()
 
@@ -42,9 +43,28 @@ def _code_digest(code: str) -> str:
 
 
 def membership_grant(*, user, clinic: Clinic, role: str) -> ClinicMembership:
+    """Give a user a role at a clinic. Joining a clinic that requires MFA without an
+    authenticator signs the user out everywhere: their tokens came from a password alone,
+    and their next sign-in asks for an enrolment (api/mfa.py)."""
     if role not in Role.values:
         raise DomainValidationError.single("role", "invalid_choice", f"Unknown role '{role}'.")
-    membership, _ = ClinicMembership.objects.get_or_create(user=user, clinic=clinic, role=role)
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from knox.models import AuthToken
+
+    from ..models import ClinicSecuritySettings
+
+    with transaction.atomic():
+        membership, created = ClinicMembership.objects.get_or_create(
+            user=user, clinic=clinic, role=role
+        )
+        if (
+            created
+            and ClinicSecuritySettings.objects.filter(
+                clinic=clinic, require_staff_mfa=True
+            ).exists()
+            and not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        ):
+            AuthToken.objects.filter(user=user).delete()
     return membership
 
 
@@ -165,6 +185,8 @@ def patient_update(
             fields += ["status", "withdrawn_at"]
         if fields:
             patient.save(update_fields=fields)
+        if "withdrawn_at" in fields:
+            outcomes_mark_changed(patient_ids=[patient.pk])  # outcomes stop at withdrawal
         if conditions is not None:
             PatientCondition.objects.filter(patient=patient).exclude(
                 condition__in=conditions

@@ -3,7 +3,8 @@
 Erasure follows the clinic's policy of anonymising while keeping aggregates: the
 patient's identity, contact points, devices, tokens and raw answers are removed; scores,
 bands and infusion dates stay (unlinked from any name) so the clinic's durability figures
-do not change. The audit log keeps its ids.
+do not change. The audit log keeps its ids; the change history loses the identity and
+the clinicians' free text too (`_history_scrub`).
 """
 
 import uuid
@@ -13,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..errors import DomainValidationError
+from ..history import history_record_change
 from ..models import (
     CheckIn,
     Consent,
@@ -20,7 +22,10 @@ from ..models import (
     InstrumentResponse,
     Patient,
     PatientStatus,
+    SafetyAlert,
+    TreatmentCourse,
 )
+from .outcome_records import outcomes_mark_changed
 
 
 @transaction.atomic
@@ -31,14 +36,18 @@ def consent_record(*, patient: Patient, document: str, version: str) -> tuple[Co
     if not created and consent.withdrawn_at is not None:
         Consent.objects.filter(pk=consent.pk).update(withdrawn_at=None)
         consent.refresh_from_db()
+        history_record_change(record=consent)
     return consent, created
 
 
+@transaction.atomic
 def consent_withdraw(*, consent: Consent) -> Consent:
-    Consent.objects.filter(pk=consent.pk, withdrawn_at__isnull=True).update(
+    won = Consent.objects.filter(pk=consent.pk, withdrawn_at__isnull=True).update(
         withdrawn_at=timezone.now()
     )
     consent.refresh_from_db()
+    if won:
+        history_record_change(record=consent)
     return consent
 
 
@@ -144,5 +153,23 @@ def patient_erase(*, patient: Patient) -> Patient:
         erased_at=now,
     )
     patient.refresh_from_db()
+    _history_scrub(patient=patient)
+    outcomes_mark_changed(patient_ids=[patient.pk])  # withdrawn now, if not before
     reminders_replan_for_patient(patient=patient)  # withdrawn: pending reminders cancelled
     return patient
+
+
+def _history_scrub(*, patient: Patient) -> None:
+    """The change history must not keep what erasure removed. The patient's own historical
+    rows held the name and the clinic's reference: deleted (the audit log records who
+    erased whom and when). Clinicians' free text on the records erasure keeps (a course's
+    notes, an alert's note, a cancellation reason) may name the patient: blanked in the
+    records and in every historical row of them. Dates, doses and statuses stay, as they
+    do in the records themselves."""
+    Patient.history.filter(id=patient.pk).delete()
+    TreatmentCourse.objects.filter(patient=patient).update(notes="")
+    TreatmentCourse.history.filter(patient_id=patient.pk).update(notes="")
+    SafetyAlert.objects.filter(patient=patient).update(note="")
+    SafetyAlert.history.filter(patient_id=patient.pk).update(note="")
+    Infusion.objects.filter(patient=patient).update(cancel_reason="")
+    Infusion.history.filter(patient_id=patient.pk).update(cancel_reason="")

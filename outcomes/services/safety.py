@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from ..errors import DomainValidationError
+from ..history import history_record_change
 from ..instruments.schema import Definition
 from ..models import (
     AlertStatus,
@@ -83,9 +85,11 @@ def safety_evaluate(
     from notifications.services.care_team import alert_notice_key, care_team_notify
 
     wanted: dict[tuple, SafetyAlert] = {}
-    next_at = now + timedelta(minutes=_ack_minutes(patient))
+    next_at = None  # read the clinic's settings only when a rule fired (rarely)
     for row, defn, score in scored:
         for hit in score.safety:
+            if next_at is None:
+                next_at = now + timedelta(minutes=_ack_minutes(patient))
             wanted[(row.id, hit.code)] = SafetyAlert(
                 patient=patient,
                 check_in=check_in,
@@ -106,7 +110,9 @@ def safety_evaluate(
                 # Worth a clinician's look, not a crisis: a plain care-team notice, with
                 # no escalation and no crisis message to the patient.
                 care_team_notify(patient=patient, dedupe_key=f"worsening:{row.id}")
-    alerts = SafetyAlert.objects.bulk_create(wanted.values())
+    # With their history rows (simple-history's bulk helper): who raised it is the
+    # submitting request's user.
+    alerts = bulk_create_with_history(list(wanted.values()), SafetyAlert)
     if alerts:
         # One urgent notice per check-in, however many rules fired (a positive C-SSRS
         # can fire several): one page to answer, not seven.
@@ -116,7 +122,8 @@ def safety_evaluate(
 
 def safety_notice_for(check_in: CheckIn) -> SafetyNotice | None:
     """What the patient is told after a submission that raised an alert (also on a retry)."""
-    count = SafetyAlert.objects.filter(check_in=check_in).count()
+    # No query when the submission just stored its alerts (checkin_submit fills the cache).
+    count = check_in.safety_alerts.count()
     if not count:
         return None
     return SafetyNotice(
@@ -152,12 +159,14 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
                     # Alerts of one check-in share a key: one notice per level, not per rule.
                     dedupe_key=alert_notice_key(alert.check_in_id, alert.escalation_level),
                 )
-            SafetyAlert.objects.bulk_update(rows, ["escalation_level", "next_escalation_at"])
+            # Each escalation level is a history row too (by the system: no user).
+            bulk_update_with_history(rows, SafetyAlert, ["escalation_level", "next_escalation_at"])
         done += len(rows)
         if len(rows) < batch_size:
             return done
 
 
+@transaction.atomic
 def alert_acknowledge(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
     """Someone has it: escalation stops. Only an open alert can be acknowledged."""
     won = SafetyAlert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
@@ -172,9 +181,11 @@ def alert_acknowledge(*, alert: SafetyAlert, user, note: str = "") -> SafetyAler
             "non_field_errors", "not_open", "Only an open alert can be acknowledged."
         )
     alert.refresh_from_db()
+    history_record_change(record=alert, user=user)
     return alert
 
 
+@transaction.atomic
 def alert_resolve(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
     won = SafetyAlert.objects.filter(
         pk=alert.pk, status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
@@ -192,4 +203,5 @@ def alert_resolve(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
             "non_field_errors", "already_resolved", "This alert is already resolved."
         )
     alert.refresh_from_db()
+    history_record_change(record=alert, user=user)
     return alert
