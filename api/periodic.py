@@ -11,6 +11,7 @@ PERIODIC_TASKS: dict[str, tuple[str, tuple[str, object]]] = {
     "purge expired tokens": ("api.tokens_purge_expired", ("crontab", "17 3")),
     "dispatch due reminders": ("notifications.dispatch_due", ("interval", 60)),
     "escalate unacknowledged safety alerts": ("outcomes.alerts_escalate", ("interval", 60)),
+    "refresh stale infusion outcomes": ("outcomes.outcomes_refresh", ("interval", 60)),
 }
 
 

@@ -82,7 +82,9 @@ class PatientListCreateView(generics.ListAPIView):
             clinic_reference=data["clinic_reference"],
             issued_by=request.user,
         )
-        patient = access_patient(user=request.user, patient_id=patient.id, roles=ENROLMENT_ROLES)
+        patient = access_patient(
+            user=request.user, patient_id=patient.id, roles=ENROLMENT_ROLES, with_details=True
+        )
         row = patient.enrolment_codes.order_by("-created_at").first()
         body = {
             "patient": _patient_body(request.user, patient),
@@ -102,7 +104,9 @@ class PatientDetailView(generics.GenericAPIView):
     @extend_schema(operation_id="patients_retrieve", summary="One patient", tags=["patients"])
     def get(self, request, patient_id):
         return Response(
-            PatientSerializer(access_patient(user=request.user, patient_id=patient_id)).data
+            PatientSerializer(
+                access_patient(user=request.user, patient_id=patient_id, with_details=True)
+            ).data
         )
 
     @extend_schema(
@@ -125,7 +129,9 @@ class PatientDetailView(generics.GenericAPIView):
             care_team_ids=data.get("care_team"),
             status=data.get("status"),
         )
-        patient = access_patient(user=request.user, patient_id=patient_id, roles=ENROLMENT_ROLES)
+        patient = access_patient(
+            user=request.user, patient_id=patient_id, roles=ENROLMENT_ROLES, with_details=True
+        )
         return Response(_patient_body(request.user, patient))
 
 

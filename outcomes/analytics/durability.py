@@ -135,6 +135,11 @@ class InfusionOutcome:
     status: str  # "no_baseline", "awaiting_data", "no_response", "responding", "lost"
     assessments: int  # post-infusion points considered
 
+    @property
+    def evaluable(self) -> bool:
+        """A baseline and at least one post-infusion assessment: counted in the rates."""
+        return self.baseline is not None and self.assessments >= 1
+
 
 def find_baseline(
     series: Sequence[Point], *, before: datetime, lookback_days: float

@@ -139,7 +139,7 @@ def response_rates(outcomes: Sequence[InfusionOutcome]) -> dict[str, Any]:
     """Rates among evaluable infusions: a baseline and at least one post-infusion
     assessment. Rates are fractions (0-1), None when nothing is evaluable. Compare with
     McInnes 2022 (real-world IV ketamine): response 53.6%, remission 28.9%."""
-    evaluable = [o for o in outcomes if o.baseline is not None and o.assessments >= 1]
+    evaluable = [o for o in outcomes if o.evaluable]
     n = len(evaluable)
     responders = sum(1 for o in evaluable if o.responded)
     remitters = sum(1 for o in evaluable if o.remitted)

@@ -77,10 +77,19 @@ def patients_for_staff(
     return qs
 
 
-def access_patient(*, user, patient_id: UUID, roles: Iterable[str] = HEALTH_DATA_ROLES) -> Patient:
-    """The patient, if `user` holds one of `roles` at the patient's clinic."""
+def access_patient(
+    *,
+    user,
+    patient_id: UUID,
+    roles: Iterable[str] = HEALTH_DATA_ROLES,
+    with_details: bool = False,
+) -> Patient:
+    """The patient, if `user` holds one of `roles` at the patient's clinic; with their
+    conditions, latest scores and care team prefetched when `with_details` (the record's
+    own views), else just the row (three queries fewer for every read about the patient)."""
+    qs = _patient_queryset() if with_details else Patient.objects.select_related("clinic")
     try:
-        patient = patients_for_staff(user=user, roles=roles).get(id=patient_id)
+        patient = qs.filter(clinic_id__in=clinic_ids_for(user=user, roles=roles)).get(id=patient_id)
     except (Patient.DoesNotExist, ValueError) as exc:
         raise NotFoundError from exc
     audit_touch(patient_ids=[patient.id])
