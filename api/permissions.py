@@ -10,7 +10,12 @@ class IsPatient(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and Patient.objects.filter(user=user).exists())
+        if not (user and user.is_authenticated):
+            return False
+        # Fetched whole (as patient_for_user does) and kept on the request, so a view on
+        # the hot path (check-in submission) need not read it a second time.
+        request.patient = Patient.objects.select_related("clinic").filter(user=user).first()
+        return request.patient is not None
 
 
 class IsStaffWithRole(BasePermission):

@@ -73,8 +73,10 @@ class MyCheckInListView(generics.ListAPIView):
         s = CheckInSubmitSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = s.validated_data
+        # IsPatient has just read the patient; patient_for_user is the fallback.
+        patient = getattr(request, "patient", None) or patient_for_user(user=request.user)
         check_in, created = checkin_submit(
-            patient=patient_for_user(user=request.user),
+            patient=patient,
             check_in_id=data["id"],
             answered_at=data["answered_at"],
             responses=[
@@ -84,7 +86,10 @@ class MyCheckInListView(generics.ListAPIView):
                 for r in data["responses"]
             ],
         )
-        check_in = access_checkin(patient=check_in.patient, check_in_id=check_in.id)
+        if not created:
+            # A retry: render the stored check-in. A new one is rendered from the rows the
+            # service just wrote (its responses and alerts are already on the instance).
+            check_in = access_checkin(patient=patient, check_in_id=check_in.id)
         return Response(
             CheckInSubmittedSerializer(check_in).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

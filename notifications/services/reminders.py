@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from outcomes.models import CheckIn, Infusion, InfusionStatus, Patient, PatientStatus
@@ -170,17 +170,24 @@ def _replannable_infusions(now: datetime):
 def reminders_complete_for_checkin(*, check_in: CheckIn, instrument_codes: list[str]) -> int:
     """A check-in inside an open reminder's window that answers its instruments completes
     it. Runs inside the check-in's transaction."""
-    open_rows = Reminder.objects.select_for_update().filter(
+    # One UPDATE (it locks the rows it changes): "asks only instruments this check-in
+    # answered" is jsonb containment, so there is no SELECT ... FOR UPDATE round trip
+    # first on the submission's hot path (issue 6). Elsewhere (the embedded SQLite demo,
+    # which has no jsonb) the open rows are locked and matched here.
+    open_rows = Reminder.objects.filter(
         patient_id=check_in.patient_id,
         status__in=(ReminderStatus.PENDING, ReminderStatus.SENT),
         due_at__lte=check_in.answered_at,
         window_closes_at__gt=check_in.answered_at,
     )
     answered = set(instrument_codes)
-    done = [r.pk for r in open_rows if set(r.instruments) <= answered]
-    if not done:
-        return 0
-    return Reminder.objects.filter(pk__in=done).update(
+    if connection.vendor == "postgresql":
+        done = open_rows.filter(instruments__contained_by=sorted(answered))
+    else:
+        done = Reminder.objects.filter(
+            pk__in=[r.pk for r in open_rows.select_for_update() if set(r.instruments) <= answered]
+        )
+    return done.update(
         status=ReminderStatus.COMPLETED,
         completed_at=timezone.now(),
         check_in=check_in,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from ..models import (
     PatientStatus,
 )
 from .instruments import definition_for
+from .outcome_records import outcomes_mark_changed
 from .safety import safety_evaluate
 
 logger = logging.getLogger(__name__)
@@ -68,14 +69,30 @@ def _resolve_versions(
     wanted = Q()
     for r in responses:
         wanted |= Q(code=r.instrument, version=r.version)
-    rows = InstrumentVersion.objects.filter(wanted, is_active=True).filter(
-        Q(clinic__isnull=True) | Q(clinic_id=patient.clinic_id)
+    # Without the definition column (kilobytes of JSON per row): it is parsed once per
+    # process, keyed by the immutable row (_definition below).
+    rows = (
+        InstrumentVersion.objects.filter(wanted, is_active=True)
+        .filter(Q(clinic__isnull=True) | Q(clinic_id=patient.clinic_id))
+        .defer("definition")
     )
     # A clinic's own licensed version wins over a shipped one of the same code and version.
     found: dict[tuple[str, str], InstrumentVersion] = {}
     for row in sorted(rows, key=lambda v: v.clinic_id is not None):
         found[(row.code, row.version)] = row
     return found
+
+
+# Parsed definitions by (row id, content digest): a loaded version never changes.
+_DEFINITIONS: dict[tuple[uuid.UUID, str], Definition] = {}
+
+
+def _definition(row: InstrumentVersion) -> Definition:
+    key = (row.id, row.content_digest)
+    defn = _DEFINITIONS.get(key)
+    if defn is None:
+        defn = _DEFINITIONS[key] = definition_for(row)  # reads the deferred column once
+    return defn
 
 
 def _validate(
@@ -111,7 +128,7 @@ def _validate(
                 )
             ]
             continue
-        defn = definition_for(row)
+        defn = _definition(row)
         if not defn.text_included:
             errors[f"{where}.instrument"] = [
                 ("not_licensed", f"{r.instrument} is not licensed for this clinic.")
@@ -126,32 +143,67 @@ def _validate(
     return resolved
 
 
-def _previous_totals(
-    *, patient: Patient, answered_at: datetime, rows: list[InstrumentResponse]
-) -> dict[str, float | None]:
-    """The score each instrument had before this check-in (for the large-worsening rule);
-    a late-arriving older answer is compared with nothing."""
-    return {
-        code: total
-        for code, total, at in LatestScore.objects.filter(
-            patient=patient, instrument_code__in=[r.instrument_code for r in rows]
-        ).values_list("instrument_code", "total", "answered_at")
-        if at < answered_at
-    }
+def _latest_scores_swap(
+    *, patient: Patient, rows: list[InstrumentResponse]
+) -> dict[str, tuple[float | None, datetime]]:
+    """Make each of this check-in's scores its instrument's latest, unless a newer one is
+    already stored (a late-arriving older answer), and return the latest scores as they
+    were before: one statement, where reading then writing row by row took up to five
+    round trips on the submission's hot path (issue 6). Runs under the patient's row lock.
+    Every part of a WITH sees the same snapshot, so `before` holds the previous values.
+    Elsewhere (the embedded SQLite demo) the same, statement by statement."""
+    if connection.vendor != "postgresql":
+        return _latest_scores_swap_portable(patient=patient, rows=rows)
+    table = LatestScore._meta.db_table
+    sql = f"""
+        WITH before AS (
+            SELECT instrument_code, total, answered_at FROM {table}
+            WHERE patient_id = %s AND instrument_code = ANY(%s::varchar[])
+        ), upsert AS (
+            INSERT INTO {table}
+                (patient_id, instrument_code, response_id, answered_at, total, band)
+            SELECT %s, code, response_id, at, total, band FROM unnest(
+                %s::varchar[], %s::uuid[], %s::timestamptz[], %s::float8[], %s::varchar[]
+            ) AS t(code, response_id, at, total, band)
+            ON CONFLICT (patient_id, instrument_code) DO UPDATE SET
+                response_id = EXCLUDED.response_id, answered_at = EXCLUDED.answered_at,
+                total = EXCLUDED.total, band = EXCLUDED.band
+            WHERE {table}.answered_at <= EXCLUDED.answered_at
+        )
+        SELECT instrument_code, total, answered_at FROM before
+    """  # noqa: S608 - the table name is ours, every value is a parameter
+    codes = [r.instrument_code for r in rows]
+    with connection.cursor() as cur:
+        cur.execute(
+            sql,
+            [
+                patient.pk,
+                codes,
+                patient.pk,
+                codes,
+                [r.pk for r in rows],
+                [r.answered_at for r in rows],
+                [None if r.total is None else float(r.total) for r in rows],
+                [r.band for r in rows],
+            ],
+        )
+        return {code: (total, at) for code, total, at in cur.fetchall()}
 
 
-def _latest_scores_update(*, patient: Patient, rows: list[InstrumentResponse]) -> None:
-    """Keep the newest score per instrument. Runs under the patient's row lock."""
+def _latest_scores_swap_portable(
+    *, patient: Patient, rows: list[InstrumentResponse]
+) -> dict[str, tuple[float | None, datetime]]:
     current = {
         ls.instrument_code: ls
         for ls in LatestScore.objects.filter(
             patient=patient, instrument_code__in=[r.instrument_code for r in rows]
         )
     }
+    before = {code: (ls.total, ls.answered_at) for code, ls in current.items()}
     for r in rows:
         ls = current.get(r.instrument_code)
         if ls is None:
-            LatestScore.objects.create(
+            current[r.instrument_code] = LatestScore.objects.create(
                 patient=patient,
                 instrument_code=r.instrument_code,
                 response=r,
@@ -163,6 +215,15 @@ def _latest_scores_update(*, patient: Patient, rows: list[InstrumentResponse]) -
             LatestScore.objects.filter(pk=ls.pk).update(
                 response=r, answered_at=r.answered_at, total=r.total, band=r.band
             )
+    return before
+
+
+def _previous_totals(
+    *, before: dict[str, tuple[float | None, datetime]], answered_at: datetime
+) -> dict[str, float | None]:
+    """The score each instrument had before this check-in (for the large-worsening rule);
+    a late-arriving older answer is compared with nothing."""
+    return {code: total for code, (total, at) in before.items() if at < answered_at}
 
 
 def checkin_submit(
@@ -193,10 +254,14 @@ def checkin_submit(
     try:
         with transaction.atomic():
             # One submission per patient at a time: serialises the latest-score upkeep
-            # and makes a racing retry of the same id find the first one's row.
-            Patient.objects.select_for_update().filter(pk=patient.pk).first()
-            if CheckIn.objects.filter(id=check_in_id).exists():
-                raise IntegrityError("check-in id taken by a concurrent submission")
+            # and makes a racing retry of the same id find the first one's row. NO KEY:
+            # rows that merely reference the patient (the stored-outcome refresh inserts
+            # them while holding the patient's OutcomeState row, which this transaction
+            # bumps below) must not wait for us; FOR UPDATE deadlocked with it (issue 6
+            # load test, the mix of submissions and cohort reads).
+            Patient.objects.select_for_update(no_key=True).filter(pk=patient.pk).first()
+            # A concurrent submission of the same id that committed first makes this
+            # INSERT fail on the primary key (IntegrityError, handled below as a retry).
             check_in = CheckIn.objects.create(
                 id=check_in_id,
                 patient=patient,
@@ -220,9 +285,10 @@ def checkin_submit(
                 )
                 for i, ((row, s), r) in enumerate(zip(scored, responses, strict=True))
             )
-            previous = _previous_totals(patient=patient, answered_at=answered_at, rows=rows)
-            _latest_scores_update(patient=patient, rows=rows)
-            safety_evaluate(
+            before = _latest_scores_swap(patient=patient, rows=rows)
+            previous = _previous_totals(before=before, answered_at=answered_at)
+            outcomes_mark_changed(patient_ids=[patient.pk])
+            alerts = safety_evaluate(
                 patient=patient,
                 check_in=check_in,
                 scored=[
@@ -244,7 +310,22 @@ def checkin_submit(
         if existing is None:
             raise
         return _replay(existing, patient=patient, digest=digest)
+    # The caller renders what was just stored: `check_in.responses.all()` and
+    # `check_in.safety_alerts.count()` answer from these rows, without reading them back.
+    _prefetched(check_in, "responses", rows)
+    _prefetched(check_in, "safety_alerts", alerts)
     return check_in, True
+
+
+def _prefetched(instance, related_name: str, rows: list) -> None:
+    """Fill a reverse relation's cache as prefetch_related would (same structure: a
+    queryset with its results), with rows already in memory."""
+    qs = getattr(instance, related_name).all()
+    qs._result_cache = list(rows)
+    qs._prefetch_done = True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[related_name] = qs
 
 
 def _benefit_check_later(patient_id) -> None:
