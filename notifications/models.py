@@ -173,6 +173,13 @@ class Reminder(models.Model):
                 name="reminder_sent_closing",
             ),
             models.Index(fields=["patient", "due_at"], name="reminder_patient_due"),
+            # Every beat tick expires open rows whose window closed: without this, that
+            # UPDATE reads the whole table, history included, once a minute.
+            models.Index(
+                fields=["window_closes_at"],
+                condition=Q(status__in=["pending", "sent"]),
+                name="reminder_open_closing",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .services.delivery import delivery_send
+from .services.delivery import deliveries_send_batch
 from .services.dispatch import deliveries_reap, reminders_dispatch_due
 
 
@@ -22,8 +22,4 @@ def dispatch_due() -> dict:
 
 @shared_task(name="notifications.send_deliveries", acks_late=True)
 def deliveries_send(delivery_ids: list[str]) -> dict:
-    outcomes: dict[str, int] = {}
-    for delivery_id in delivery_ids:
-        outcome = delivery_send(delivery_id=delivery_id)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+    return deliveries_send_batch(delivery_ids=delivery_ids)

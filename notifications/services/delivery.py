@@ -1,16 +1,22 @@
-"""Sending one delivery: claim the row, call the channel, record the outcome.
+"""Sending deliveries: claim the rows, call the channel, record each outcome.
 
-The row is claimed with a conditional UPDATE, so a delivery enqueued twice (a reaped
-message that was only slow) is sent once. Transient errors retry with exponential
-backoff; permanent ones disable the target. No error is swallowed: each is recorded on
-the row and logged (without health data).
+A send task's rows are claimed together, in one transaction (SELECT ... FOR UPDATE SKIP
+LOCKED of the rows still queued or retrying, then one UPDATE to `sending`), so a delivery
+enqueued twice (a reaped message that was only slow) is sent once. Each outcome is then
+written as soon as the channel answers, one conditional UPDATE per delivery, so a worker
+that dies mid-task leaves at most the one message it was sending unrecorded (sent again
+after the stale-claim interval), never a chunk of them. Transient errors retry with
+exponential backoff; permanent ones disable the target. No error is swallowed: each is
+recorded on the row and logged (without health data).
 """
 
 import logging
 import random
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -62,13 +68,100 @@ def _finish(delivery: Delivery, **fields) -> None:
 
 
 def delivery_send(*, delivery_id, now: datetime | None = None) -> str:
+    """Send one delivery (see deliveries_send_batch); "not_claimed" if it was not ours."""
+    outcomes = deliveries_send_batch(delivery_ids=[delivery_id], now=now)
+    return next(iter(outcomes))
+
+
+def _claim(delivery_ids, *, now: datetime) -> list[Delivery]:
+    """Claim the rows still waiting to be sent, with what sending them reads, in one
+    transaction: a row locked or already claimed by another worker is not ours."""
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("reminder", "device", "contact_point")
+            .filter(
+                pk__in=delivery_ids, status__in=(DeliveryStatus.QUEUED, DeliveryStatus.RETRYING)
+            )
+            .order_by("created_at")
+        )
+        if rows:
+            Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
+                status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+            )
+    for d in rows:
+        d.status, d.claimed_at, d.attempts = DeliveryStatus.SENDING, now, d.attempts + 1
+    return rows
+
+
+def _renew(rows: list[Delivery], *, claimed_at: datetime, now: datetime) -> list[Delivery]:
+    """Extend the claim of the rows not sent yet, so a slow chunk is never taken for a dead
+    worker's: only rows still claimed by us are kept (the reaper may have taken some)."""
+    ids = [d.pk for d in rows]
+    Delivery.objects.filter(
+        pk__in=ids, status=DeliveryStatus.SENDING, claimed_at=claimed_at
+    ).update(claimed_at=now)
+    mine = set(
+        Delivery.objects.filter(
+            pk__in=ids, status=DeliveryStatus.SENDING, claimed_at=now
+        ).values_list("pk", flat=True)
+    )
+    kept = [d for d in rows if d.pk in mine]
+    for d in kept:
+        d.claimed_at = now
+    return kept
+
+
+def deliveries_send_batch(*, delivery_ids, now: datetime | None = None) -> dict[str, int]:
+    """Claim and send a send task's deliveries; returns how many ended how."""
     now = now or timezone.now()
-    won = Delivery.objects.filter(
-        pk=delivery_id, status__in=(DeliveryStatus.QUEUED, DeliveryStatus.RETRYING)
-    ).update(status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    if not won:
-        return "not_claimed"
-    d = Delivery.objects.select_related("reminder", "device", "contact_point").get(pk=delivery_id)
+    unique = list(dict.fromkeys(str(i) for i in delivery_ids))
+    rows = _claim(unique, now=now)
+    outcomes: dict[str, int] = {}
+    if len(rows) < len(unique):
+        outcomes["not_claimed"] = len(unique) - len(rows)
+    # Renew the claim once half the stale interval has passed, long before the reaper
+    # would hand the rows not yet sent to another worker.
+    renew_after = timedelta(seconds=settings.AFTERGLOW_STALE_CLAIM_SECONDS / 2)
+    claimed_at = now
+    with _outcomes_committed_asynchronously():
+        while rows:
+            current = timezone.now()
+            if current - claimed_at >= renew_after:
+                rows = _renew(rows, claimed_at=claimed_at, now=current)
+                claimed_at = current
+                if not rows:
+                    break
+            outcome = _send_claimed(rows.pop(0), now=current)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+@contextmanager
+def _outcomes_committed_asynchronously():
+    """Record outcomes without waiting for PostgreSQL to flush each commit to disk (a
+    commit's fsync was most of a delivery's cost). A worker that dies loses nothing: the
+    server has the commit. Only a crash of PostgreSQL itself can lose the last fraction of
+    a second of outcomes (at most 3 x wal_writer_delay); those rows stay `sending` and are
+    sent again after the stale-claim interval: a possible repeat, never a loss. The claims
+    and the outbox rows themselves are committed synchronously, as before."""
+    if (
+        not settings.AFTERGLOW_SEND_ASYNC_COMMIT
+        or connection.vendor != "postgresql"
+        or connection.in_atomic_block
+    ):
+        yield
+        return
+    with connection.cursor() as cur:
+        cur.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("RESET synchronous_commit")
+
+
+def _send_claimed(d: Delivery, *, now: datetime) -> str:
     if d.reminder is not None and d.reminder.status in (
         ReminderStatus.COMPLETED,
         ReminderStatus.CANCELLED,

@@ -95,33 +95,38 @@ def _dispatch_batch(*, now, batch_size, report, enqueue, nudge: bool) -> int:
             due = due.filter(
                 status=ReminderStatus.PENDING, due_at__lte=now, window_closes_at__gt=now
             ).order_by("due_at")
-        rows = list(due[:batch_size])
+        # Plain tuples of the columns used: a batch builds no Reminder instances.
+        rows = list(
+            due.values_list(
+                "id",
+                "patient_id",
+                "nudges_sent",
+                "nudges_left",
+                "nudge_interval_minutes",
+                "window_closes_at",
+            )[:batch_size]
+        )
         if not rows:
             return 0
         report.batches += 1
-        targets = _targets_for(patient_ids={r.patient_id for r in rows}, now=now)
+        targets = _targets_for(patient_ids={r[1] for r in rows}, now=now)
         deliveries, paused = [], []
-        for r in rows:
-            patient_targets = targets.get(r.patient_id)
+        by_next: dict[object, list] = defaultdict(list)  # next nudge time -> reminder ids
+        for reminder_id, patient_id, nudges_sent, nudges_left, interval, closes_at in rows:
+            patient_targets = targets.get(patient_id)
             if patient_targets is None:
-                paused.append(r)
+                paused.append(reminder_id)
                 continue
             if nudge:
-                r.nudges_sent += 1
-                r.nudges_left -= 1
-            else:
-                r.status = ReminderStatus.SENT
-                r.sent_at = now
-            r.next_nudge_at = (
-                now + timedelta(minutes=r.nudge_interval_minutes) if r.nudges_left > 0 else None
-            )
-            if r.next_nudge_at and r.next_nudge_at >= r.window_closes_at:
-                r.next_nudge_at = None
-            r.updated_at = now
-            sequence = r.nudges_sent if nudge else 0
+                nudges_left -= 1
+            next_nudge_at = now + timedelta(minutes=interval) if nudges_left > 0 else None
+            if next_nudge_at and next_nudge_at >= closes_at:
+                next_nudge_at = None
+            by_next[next_nudge_at].append(reminder_id)
+            sequence = nudges_sent + 1 if nudge else 0
             deliveries += [
                 Delivery(
-                    reminder=r,
+                    reminder_id=reminder_id,
                     sequence=sequence,
                     channel=channel,
                     target_key=key,
@@ -130,11 +135,7 @@ def _dispatch_batch(*, now, batch_size, report, enqueue, nudge: bool) -> int:
                 )
                 for channel, key, device_id, contact_id in patient_targets
             ]
-        for r in paused:
-            r.status = ReminderStatus.CANCELLED
-            r.next_nudge_at = None
-            r.updated_at = now
-        _record_claims(rows, paused, now=now, nudge=nudge)
+        _record_claims(by_next, paused, now=now, nudge=nudge)
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         ids = [str(d.id) for d in deliveries]
         transaction.on_commit(lambda: enqueue(ids))
@@ -147,15 +148,10 @@ def _dispatch_batch(*, now, batch_size, report, enqueue, nudge: bool) -> int:
     return len(rows)
 
 
-def _record_claims(rows: list[Reminder], paused: list[Reminder], *, now, nudge: bool) -> None:
+def _record_claims(by_next: dict, paused: list, *, now, nudge: bool) -> None:
     """Write the claimed rows' new state with plain UPDATEs: one per distinct next-nudge
     time (a handful per batch: one per plan step's interval), never one CASE per row
     (bulk_update spent 87% of dispatch time building those)."""
-    paused_ids = {r.pk for r in paused}
-    by_next: dict[object, list] = defaultdict(list)
-    for r in rows:
-        if r.pk not in paused_ids:
-            by_next[r.next_nudge_at].append(r.pk)
     common = (
         {"nudges_sent": F("nudges_sent") + 1, "nudges_left": F("nudges_left") - 1}
         if nudge
@@ -165,8 +161,8 @@ def _record_claims(rows: list[Reminder], paused: list[Reminder], *, now, nudge: 
         Reminder.objects.filter(pk__in=ids).update(
             next_nudge_at=next_nudge_at, updated_at=now, **common
         )
-    if paused_ids:
-        Reminder.objects.filter(pk__in=paused_ids).update(
+    if paused:
+        Reminder.objects.filter(pk__in=paused).update(
             status=ReminderStatus.CANCELLED, next_nudge_at=None, updated_at=now
         )
 
