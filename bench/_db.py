@@ -10,7 +10,15 @@ import platform
 from pathlib import Path
 
 # The only databases a benchmark may empty: never `afterglow`, never a test database.
-BENCH_DATABASES = frozenset({"afterglow_bench", "afterglow_bench_outcomes"})
+BENCH_DATABASES = frozenset(
+    {
+        "afterglow_bench",
+        "afterglow_bench_outcomes",
+        "afterglow_bench_dispatch",
+        "afterglow_bench_network",
+        "afterglow_bench_network_quick",
+    }
+)
 
 
 def _ensure_database(name: str) -> None:
