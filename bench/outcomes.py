@@ -43,7 +43,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench._db import analyze, machine_info, reset_database, setup_django
+from bench._db import Copier, analyze, machine_info, reset_database, setup_django
 
 BENCH_DB = "afterglow_bench_outcomes"
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -52,7 +52,6 @@ INSTRUMENT = "PHQ-9"
 TRAJECTORY_INFUSIONS = 8
 SHORT_TRAJECTORY_CHECKINS = 20
 CONDITIONS = (("trd", 0.55), ("anxiety", 0.2), ("ptsd", 0.1), ("bipolar", 0.1), ("", 0.05))
-COPY_CHUNK = 50_000
 
 
 def _proc_status_mb(field: str) -> float:
@@ -168,35 +167,6 @@ def band_of(total: int) -> str:
 
 def _ts(dt: datetime) -> str:
     return dt.isoformat()
-
-
-class Copier:
-    """COPY ... FROM STDIN in text format, in chunks (values must need no escaping:
-    UUIDs, ISO times, numbers and tab-free JSON)."""
-
-    def __init__(self, table: str, columns: list[str]) -> None:
-        self.table, self.columns = table, columns
-        self.lines: list[str] = []
-        self.rows = 0
-
-    def add(self, *values) -> None:
-        self.lines.append("\t".join("\\N" if v is None else str(v) for v in values))
-        if len(self.lines) >= COPY_CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        from django.db import connection
-
-        if not self.lines:
-            return
-        cols = ", ".join(connection.ops.quote_name(c) for c in self.columns)
-        with (
-            connection.cursor() as cur,
-            cur.cursor.copy(f"COPY {self.table} ({cols}) FROM STDIN") as copy,
-        ):
-            copy.write(("\n".join(self.lines) + "\n").encode())
-        self.rows += len(self.lines)
-        self.lines = []
 
 
 def seed_checkins(

@@ -55,7 +55,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from bench._db import analyze, reset_database, setup_django
+from bench._db import Copier, analyze, reset_database, setup_django
 
 BENCH_DB = "afterglow_bench_network"
 MARKER_TABLE = "bench_seed_marker"
@@ -72,7 +72,6 @@ TIMEZONES = (
 )
 CONDITIONS = (("trd", 0.55), ("anxiety", 0.2), ("ptsd", 0.1), ("bipolar", 0.1))
 CONDITIONS += (("chronic_pain", 0.05),)
-COPY_CHUNK = 50_000
 INDUCTION_DAYS = (0, 2, 4, 7, 9, 11)
 FULL = ("PHQ-9", "GAD-7")
 MOOD = ("MOOD",)
@@ -140,43 +139,6 @@ def _marker_drop() -> None:
 
 
 # --- COPY ---------------------------------------------------------------------------------
-class Copier:
-    """COPY ... FROM STDIN in text format, in chunks. Values must need no escaping (UUIDs,
-    ISO times, numbers, tab- and backslash-free JSON and text). `before` copiers are
-    flushed first, so that each chunk's references are already written."""
-
-    def __init__(self, table: str, columns: list[str], before: list["Copier"] = ()) -> None:
-        self.table, self.columns, self.before = table, columns, list(before)
-        self.lines: list[str] = []
-        self.rows = 0
-
-    def add(self, *values) -> None:
-        self.lines.append("\t".join("\\N" if v is None else str(v) for v in values))
-        if len(self.lines) >= COPY_CHUNK:
-            self.flush()
-
-    def add_line(self, line: str) -> None:
-        self.lines.append(line)
-        if len(self.lines) >= COPY_CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        from django.db import connection
-
-        for other in self.before:
-            other.flush()
-        if not self.lines:
-            return
-        cols = ", ".join(connection.ops.quote_name(c) for c in self.columns)
-        with (
-            connection.cursor() as cur,
-            cur.cursor.copy(f"COPY {self.table} ({cols}) FROM STDIN") as copy,
-        ):
-            copy.write(("\n".join(self.lines) + "\n").encode())
-        self.rows += len(self.lines)
-        self.lines = []
-
-
 def _uuid_hex(rng: random.Random) -> str:
     """A random version-4 UUID as 32 hex digits (PostgreSQL reads it without hyphens)."""
     x = rng.getrandbits(128)

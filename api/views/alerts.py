@@ -1,7 +1,7 @@
 """Safety alerts for clinicians: list, read, acknowledge (stops escalation), resolve."""
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
@@ -97,47 +97,46 @@ class AlertDetailView(generics.GenericAPIView):
         )
 
 
-class AlertAcknowledgeView(generics.GenericAPIView):
+class _AlertActionView(generics.GenericAPIView):
+    """Acknowledge or resolve: the same shape, a different service."""
+
     queryset = SafetyAlert.objects.none()
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
     serializer_class = AlertActionSerializer
+    service = None  # alert_acknowledge or alert_resolve
 
-    @extend_schema(
+    def post(self, request, alert_id):
+        alert = access_alert(user=request.user, alert_id=alert_id)
+        s = AlertActionSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        alert = self.service(alert=alert, user=request.user, note=s.validated_data["note"])
+        return Response(
+            SafetyAlertSerializer(access_alert(user=request.user, alert_id=alert.id)).data
+        )
+
+
+@extend_schema_view(
+    post=extend_schema(
         operation_id="alerts_acknowledge",
         summary="Acknowledge an alert: escalation stops",
         request=AlertActionSerializer,
         responses={200: SafetyAlertSerializer},
         tags=["alerts"],
     )
-    def post(self, request, alert_id):
-        alert = access_alert(user=request.user, alert_id=alert_id)
-        s = AlertActionSerializer(data=request.data)
-        s.is_valid(raise_exception=True)
-        alert = alert_acknowledge(alert=alert, user=request.user, note=s.validated_data["note"])
-        return Response(
-            SafetyAlertSerializer(access_alert(user=request.user, alert_id=alert.id)).data
-        )
+)
+class AlertAcknowledgeView(_AlertActionView):
+    service = staticmethod(alert_acknowledge)
 
 
-class AlertResolveView(generics.GenericAPIView):
-    queryset = SafetyAlert.objects.none()
-    permission_classes = [IsStaffWithRole]
-    staff_roles = HEALTH_DATA_ROLES
-    serializer_class = AlertActionSerializer
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="alerts_resolve",
         summary="Resolve an alert, with a note",
         request=AlertActionSerializer,
         responses={200: SafetyAlertSerializer},
         tags=["alerts"],
     )
-    def post(self, request, alert_id):
-        alert = access_alert(user=request.user, alert_id=alert_id)
-        s = AlertActionSerializer(data=request.data)
-        s.is_valid(raise_exception=True)
-        alert = alert_resolve(alert=alert, user=request.user, note=s.validated_data["note"])
-        return Response(
-            SafetyAlertSerializer(access_alert(user=request.user, alert_id=alert.id)).data
-        )
+)
+class AlertResolveView(_AlertActionView):
+    service = staticmethod(alert_resolve)
