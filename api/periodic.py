@@ -12,6 +12,7 @@ PERIODIC_TASKS: dict[str, tuple[str, tuple[str, object]]] = {
     "dispatch due reminders": ("notifications.dispatch_due", ("interval", 60)),
     "escalate unacknowledged safety alerts": ("outcomes.alerts_escalate", ("interval", 60)),
     "refresh stale infusion outcomes": ("outcomes.outcomes_refresh", ("interval", 60)),
+    "review fading benefit": ("outcomes.benefit_reviews", ("interval", 60)),
 }
 
 

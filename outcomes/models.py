@@ -533,6 +533,11 @@ class OutcomeState(models.Model):
     version = models.PositiveBigIntegerField(default=0)
     computed_version = models.PositiveBigIntegerField(null=True, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_version = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The version the fading-benefit review last looked at (benefit.py).",
+    )
 
     def __str__(self) -> str:
         return f"outcomes of {self.patient_id} v{self.version}/{self.computed_version}"

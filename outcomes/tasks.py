@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from .models import Patient
-from .services.benefit import benefit_review
+from .services.benefit import benefit_review, benefit_reviews_due
 from .services.outcome_records import outcome_records_refresh, outcome_records_refresh_stale
 from .services.safety import alerts_escalate_due
 
@@ -20,11 +20,18 @@ def outcomes_refresh() -> int:
     return outcome_records_refresh_stale()
 
 
+@shared_task(name="outcomes.benefit_reviews", acks_late=True)
+def benefit_reviews() -> dict:
+    """The beat's tick: tell care teams of fading benefit, for the patients whose data
+    changed since their last review."""
+    return benefit_reviews_due()
+
+
 @shared_task(name="outcomes.benefit_check", acks_late=True)
 def benefit_check(patient_id: str) -> int:
-    """After a check-in: store the patient's infusion outcomes afresh (the clinic's
-    cohort reads them), and if their benefit is fading, tell the care team (once per
-    infusion and instrument)."""
+    """One patient's review, as check-ins used to enqueue it after commit. Kept so that
+    messages queued before an upgrade are still worked off; nothing enqueues it now (the
+    beat's benefit_reviews tick does this for every changed patient)."""
     patient = Patient.objects.filter(pk=patient_id).select_related("clinic").first()
     if patient is None:
         return 0

@@ -25,6 +25,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
         instruments_sync()
 
 
+@pytest.fixture(autouse=True)
+def _forget_cached_instrument_versions():
+    """A test's rows are rolled back; the process's cache of them must go too."""
+    yield
+    from outcomes.services.instruments import active_versions_forget
+
+    active_versions_forget()
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:

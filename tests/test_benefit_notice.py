@@ -10,7 +10,7 @@ import time_machine
 from notifications.channels import CARE_TEAM_BODY
 from notifications.models import Delivery, DeliveryKind, DeliveryStatus
 from notifications.services.delivery import delivery_send, message_for
-from outcomes.services.benefit import benefit_review
+from outcomes.services.benefit import benefit_review, benefit_reviews_due
 from outcomes.services.checkins import ResponseInput, checkin_submit
 from outcomes.services.infusions import infusion_schedule
 
@@ -106,12 +106,54 @@ def test_without_a_named_care_team_the_clinics_clinicians_hear(fading, settings)
     }
 
 
-def test_a_check_in_schedules_the_review_after_commit(
-    patient_client, patient, django_capture_on_commit_callbacks, monkeypatch
-):
-    seen = []
-    monkeypatch.setattr("outcomes.tasks.benefit_check.delay", seen.append)
-    with django_capture_on_commit_callbacks(execute=True):
+def test_the_minute_tick_reviews_each_changed_patient_once(fading):
+    """No task per check-in: the beat's tick reviews the patients whose data changed since
+    their last review, and a second tick finds nothing to do."""
+    from outcomes.models import OutcomeState
+
+    assert benefit_reviews_due() == {"reviewed": 1, "queued": 2}  # e-mail and console
+    state = OutcomeState.objects.get(patient=fading.patient_a)
+    assert state.reviewed_version == state.version
+    assert benefit_reviews_due() == {"reviewed": 0, "queued": 0}
+    # A new check-in makes the patient due again; the notice is still sent only once.
+    with time_machine.travel(T0 + timedelta(days=41), tick=False):
+        answer(fading.patient_a, T0 + timedelta(days=18), 12)
+    assert benefit_reviews_due() == {"reviewed": 1, "queued": 0}
+    assert Delivery.objects.filter(kind=DeliveryKind.CARE_TEAM).count() == 2
+
+
+def test_a_change_during_a_review_leaves_the_patient_due(fading, monkeypatch):
+    from outcomes.models import OutcomeState
+    from outcomes.services import benefit
+
+    real = benefit.benefit_review
+
+    def review_while_a_check_in_lands(*, patient):
+        out = real(patient=patient)
+        with time_machine.travel(T0 + timedelta(days=41), tick=False):
+            answer(patient, T0 + timedelta(days=18), 12)
+        return out
+
+    monkeypatch.setattr(benefit, "benefit_review", review_while_a_check_in_lands)
+    benefit_reviews_due()
+    state = OutcomeState.objects.get(patient=fading.patient_a)
+    assert state.reviewed_version == state.version - 1
+    monkeypatch.setattr(benefit, "benefit_review", real)
+    assert benefit_reviews_due()["reviewed"] == 1
+
+
+def test_a_withdrawn_patient_is_marked_reviewed_without_a_notice(fading):
+    from outcomes.services.patients import patient_update
+
+    patient_update(patient=fading.patient_a, status="withdrawn")
+    assert benefit_reviews_due() == {"reviewed": 1, "queued": 0}
+    assert not Delivery.objects.filter(kind=DeliveryKind.CARE_TEAM).exists()
+
+
+def test_a_check_in_enqueues_nothing(patient_client, django_capture_on_commit_callbacks):
+    """The review no longer rides the broker: a check-in publishes no task, so a broker
+    outage can lose no review."""
+    with django_capture_on_commit_callbacks() as callbacks:
         resp = patient_client.post(
             "/api/v1/me/check-ins/",
             {
@@ -122,4 +164,11 @@ def test_a_check_in_schedules_the_review_after_commit(
             format="json",
         )
     assert resp.status_code == 201
-    assert seen == [str(patient.id)]
+    assert callbacks == []
+
+
+def test_the_review_tick_is_in_the_beat_schedule():
+    from api.periodic import PERIODIC_TASKS
+    from outcomes.tasks import benefit_reviews
+
+    assert PERIODIC_TASKS["review fading benefit"] == (benefit_reviews.name, ("interval", 60))

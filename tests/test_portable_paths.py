@@ -54,6 +54,34 @@ def test_latest_scores_and_series_are_the_same_through_the_portable_twins(person
     assert [total for _, total, _ in native["PHQ-9"]] == [20, 12, 9]
 
 
+def test_a_check_in_is_stored_the_same_by_the_one_statement_and_by_the_orm(personas):
+    """The PostgreSQL path writes the check-in, its responses, the latest scores and the
+    outcome mark in one hand-built statement; the ORM path must store the same rows."""
+    from outcomes.models import CheckIn, InstrumentResponse, OutcomeState
+
+    history(personas.patient_a)
+    with as_sqlite():
+        history(personas.patient_b)
+
+    def stored(patient):
+        check_ins = sorted(
+            CheckIn.objects.filter(patient=patient).values_list("answered_at", "content_digest")
+        )
+        responses = sorted(
+            InstrumentResponse.objects.filter(patient=patient).values_list(
+                "instrument_version_id", "instrument_code", "answered_at", "position",
+                "answers", "total", "band", "subscales", "flags", "check_in__answered_at",
+            ),
+            key=repr,
+        )  # fmt: skip
+        version = OutcomeState.objects.get(patient=patient).version
+        return check_ins, responses, version
+
+    a, b = stored(personas.patient_a), stored(personas.patient_b)
+    assert a == b
+    assert len(a[0]) == len(a[1]) == 3 and a[2] >= 3
+
+
 def test_stored_outcomes_are_the_same_through_the_portable_twin(personas):
     history(personas.patient_a)
     outcome_records_refresh(patient_ids=[personas.patient_a.id])

@@ -302,6 +302,9 @@ AFTERGLOW_ANSWERED_AT_MAX_SKEW_SECONDS = env.int(
 )
 AFTERGLOW_ENROLMENT_CODE_TTL_HOURS = env.int("AFTERGLOW_ENROLMENT_CODE_TTL_HOURS", default=72)
 AFTERGLOW_INSTRUMENTS_DIR = BASE_DIR / "outcomes" / "instruments" / "definitions"
+# How long a process keeps the active instrument versions it read (every submission needs
+# them). A change in the same process is seen at once; in the others within this time.
+AFTERGLOW_INSTRUMENT_CACHE_SECONDS = env.int("AFTERGLOW_INSTRUMENT_CACHE_SECONDS", default=60)
 
 # Every handler carries the health-data filter: no answer or score reaches a log.
 LOGGING = {

@@ -5,6 +5,7 @@ missing rows are created, obsolete pending rows cancelled, pending rows whose ti
 are moved, and sent, completed and missed rows are never touched, so nothing is sent twice.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -170,26 +171,36 @@ def _replannable_infusions(now: datetime):
 def reminders_complete_for_checkin(*, check_in: CheckIn, instrument_codes: list[str]) -> int:
     """A check-in inside an open reminder's window that answers its instruments completes
     it. Runs inside the check-in's transaction."""
-    # One UPDATE (it locks the rows it changes): "asks only instruments this check-in
-    # answered" is jsonb containment, so there is no SELECT ... FOR UPDATE round trip
-    # first on the submission's hot path (issue 6). Elsewhere (the embedded SQLite demo,
-    # which has no jsonb) the open rows are locked and matched here.
+    answered = sorted(set(instrument_codes))
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        # One plain UPDATE (it locks the rows it changes): "asks only instruments this
+        # check-in answered" is jsonb containment, so there is no SELECT ... FOR UPDATE
+        # first, and no ORM query building, on the submission's hot path (issue 6).
+        with connection.cursor() as cur:
+            cur.execute(_COMPLETE_SQL, [now, check_in.pk, check_in.patient_id,
+                                        check_in.answered_at, check_in.answered_at,
+                                        json.dumps(answered)])  # fmt: skip
+            return cur.rowcount
+    # Elsewhere (the embedded SQLite demo, which has no jsonb) the open rows are locked
+    # and matched here.
     open_rows = Reminder.objects.filter(
         patient_id=check_in.patient_id,
         status__in=(ReminderStatus.PENDING, ReminderStatus.SENT),
         due_at__lte=check_in.answered_at,
         window_closes_at__gt=check_in.answered_at,
+    ).select_for_update()
+    done = [r.pk for r in open_rows if set(r.instruments) <= set(answered)]
+    return Reminder.objects.filter(pk__in=done).update(
+        status=ReminderStatus.COMPLETED, completed_at=now, check_in=check_in, next_nudge_at=None
     )
-    answered = set(instrument_codes)
-    if connection.vendor == "postgresql":
-        done = open_rows.filter(instruments__contained_by=sorted(answered))
-    else:
-        done = Reminder.objects.filter(
-            pk__in=[r.pk for r in open_rows.select_for_update() if set(r.instruments) <= answered]
-        )
-    return done.update(
-        status=ReminderStatus.COMPLETED,
-        completed_at=timezone.now(),
-        check_in=check_in,
-        next_nudge_at=None,
-    )
+
+
+_COMPLETE_SQL = f"""
+    UPDATE {Reminder._meta.db_table}
+    SET status = '{ReminderStatus.COMPLETED.value}', completed_at = %s, check_in_id = %s,
+        next_nudge_at = NULL
+    WHERE patient_id = %s
+      AND status IN ('{ReminderStatus.PENDING.value}', '{ReminderStatus.SENT.value}')
+      AND due_at <= %s AND window_closes_at > %s AND instruments <@ %s::jsonb
+"""  # noqa: S608 - the table name and statuses are ours, every value is a parameter

@@ -2,14 +2,12 @@
 
 import hashlib
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from .. import scoring
@@ -20,14 +18,13 @@ from ..models import (
     InstrumentResponse,
     InstrumentVersion,
     LatestScore,
+    OutcomeState,
     Patient,
     PatientStatus,
 )
-from .instruments import definition_for
+from .instruments import active_versions, definition_for
 from .outcome_records import outcomes_mark_changed
 from .safety import safety_evaluate
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,26 +60,6 @@ def _replay(existing: CheckIn, *, patient: Patient, digest: str) -> tuple[CheckI
     return existing, False
 
 
-def _resolve_versions(
-    *, patient: Patient, responses: list[ResponseInput]
-) -> dict[tuple[str, str], InstrumentVersion]:
-    wanted = Q()
-    for r in responses:
-        wanted |= Q(code=r.instrument, version=r.version)
-    # Without the definition column (kilobytes of JSON per row): it is parsed once per
-    # process, keyed by the immutable row (_definition below).
-    rows = (
-        InstrumentVersion.objects.filter(wanted, is_active=True)
-        .filter(Q(clinic__isnull=True) | Q(clinic_id=patient.clinic_id))
-        .defer("definition")
-    )
-    # A clinic's own licensed version wins over a shipped one of the same code and version.
-    found: dict[tuple[str, str], InstrumentVersion] = {}
-    for row in sorted(rows, key=lambda v: v.clinic_id is not None):
-        found[(row.code, row.version)] = row
-    return found
-
-
 # Parsed definitions by (row id, content digest): a loaded version never changes.
 _DEFINITIONS: dict[tuple[uuid.UUID, str], Definition] = {}
 
@@ -108,7 +85,7 @@ def _validate(
         errors["answered_at"] = [("in_future", "answered_at lies in the future.")]
     if not responses:
         errors["responses"] = [("empty", "A check-in answers at least one instrument.")]
-    versions = _resolve_versions(patient=patient, responses=responses) if responses else {}
+    versions = active_versions(clinic_id=patient.clinic_id) if responses else {}
     resolved: list[tuple[InstrumentVersion, Definition]] = []
     seen: set[str] = set()
     for i, r in enumerate(responses):
@@ -143,24 +120,68 @@ def _validate(
     return resolved
 
 
-def _latest_scores_swap(
-    *, patient: Patient, rows: list[InstrumentResponse]
+def _lock_patient(patient: Patient) -> None:
+    """SELECT ... FOR NO KEY UPDATE of the patient's row, without building a Patient."""
+    table, pk = Patient._meta.db_table, Patient._meta.pk
+    lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT 1 FROM {connection.ops.quote_name(table)} "  # noqa: S608 - ours
+            f"WHERE {connection.ops.quote_name(pk.column)} = %s{lock}",
+            [pk.get_db_prep_value(patient.pk, connection)],
+        )
+
+
+def _insert_sql(model, objs: list) -> tuple[str, list]:
+    """INSERT ... VALUES of these unsaved instances, every concrete column, each value
+    prepared by its field exactly as the ORM's own INSERT prepares it."""
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - identifiers are ours
+        f"({', '.join(quote(f.column) for f in fields)}) VALUES {', '.join([row] * len(objs))}"
+    )
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    return sql, params
+
+
+def _stored(objs: list) -> None:
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _store(
+    *, patient: Patient, check_in: CheckIn, rows: list[InstrumentResponse]
 ) -> dict[str, tuple[float | None, datetime]]:
-    """Make each of this check-in's scores its instrument's latest, unless a newer one is
-    already stored (a late-arriving older answer), and return the latest scores as they
-    were before: one statement, where reading then writing row by row took up to five
-    round trips on the submission's hot path (issue 6). Runs under the patient's row lock.
-    Every part of a WITH sees the same snapshot, so `before` holds the previous values.
-    Elsewhere (the embedded SQLite demo) the same, statement by statement."""
+    """Write the check-in and its responses, make each score its instrument's latest
+    (unless a newer one is already stored: a late-arriving older answer), mark the
+    patient's stored outcomes stale, and return the latest scores as they were before.
+
+    On PostgreSQL this is one statement: every part of a WITH runs once and sees the same
+    snapshot, so `before` holds the previous values, and foreign keys are checked at the
+    end of the statement, when the check-in and its responses exist. Issued one by one
+    through the ORM these were five round trips and most of a submission's CPU (issue 6,
+    docs/BENCHMARKS.md). Runs under the patient's row lock. Elsewhere (the embedded SQLite
+    demo) the same, statement by statement."""
     if connection.vendor != "postgresql":
-        return _latest_scores_swap_portable(patient=patient, rows=rows)
-    table = LatestScore._meta.db_table
+        check_in.save(force_insert=True)
+        InstrumentResponse.objects.bulk_create(rows)
+        before = _latest_scores_swap_portable(patient=patient, rows=rows)
+        outcomes_mark_changed(patient_ids=[patient.pk])
+        return before
+    insert_check_in, check_in_params = _insert_sql(CheckIn, [check_in])
+    insert_responses, response_params = _insert_sql(InstrumentResponse, rows)
+    latest = LatestScore._meta.db_table
+    state = OutcomeState._meta.db_table
     sql = f"""
-        WITH before AS (
-            SELECT instrument_code, total, answered_at FROM {table}
+        WITH check_in AS ({insert_check_in}),
+        responses AS ({insert_responses}),
+        before AS (
+            SELECT instrument_code, total, answered_at FROM {latest}
             WHERE patient_id = %s AND instrument_code = ANY(%s::varchar[])
         ), upsert AS (
-            INSERT INTO {table}
+            INSERT INTO {latest}
                 (patient_id, instrument_code, response_id, answered_at, total, band)
             SELECT %s, code, response_id, at, total, band FROM unnest(
                 %s::varchar[], %s::uuid[], %s::timestamptz[], %s::float8[], %s::varchar[]
@@ -168,15 +189,20 @@ def _latest_scores_swap(
             ON CONFLICT (patient_id, instrument_code) DO UPDATE SET
                 response_id = EXCLUDED.response_id, answered_at = EXCLUDED.answered_at,
                 total = EXCLUDED.total, band = EXCLUDED.band
-            WHERE {table}.answered_at <= EXCLUDED.answered_at
+            WHERE {latest}.answered_at <= EXCLUDED.answered_at
+        ), marked AS (
+            INSERT INTO {state} (patient_id, version) VALUES (%s, 1)
+            ON CONFLICT (patient_id) DO UPDATE SET version = {state}.version + 1
         )
         SELECT instrument_code, total, answered_at FROM before
-    """  # noqa: S608 - the table name is ours, every value is a parameter
+    """  # noqa: S608 - the table names are ours, every value is a parameter
     codes = [r.instrument_code for r in rows]
     with connection.cursor() as cur:
         cur.execute(
             sql,
             [
+                *check_in_params,
+                *response_params,
                 patient.pk,
                 codes,
                 patient.pk,
@@ -185,9 +211,12 @@ def _latest_scores_swap(
                 [r.answered_at for r in rows],
                 [None if r.total is None else float(r.total) for r in rows],
                 [r.band for r in rows],
+                patient.pk,
             ],
         )
-        return {code: (total, at) for code, total, at in cur.fetchall()}
+        before = {code: (total, at) for code, total, at in cur.fetchall()}
+    _stored([check_in, *rows])
+    return before
 
 
 def _latest_scores_swap_portable(
@@ -242,11 +271,17 @@ def checkin_submit(
     """
     now = now or timezone.now()
     digest = submission_digest(answered_at=answered_at, responses=responses)
-    existing = CheckIn.objects.filter(id=check_in_id).first()
-    if existing is not None:
-        return _replay(existing, patient=patient, digest=digest)
-
-    resolved = _validate(patient=patient, answered_at=answered_at, responses=responses, now=now)
+    # A retry is told apart by the INSERT below, whose primary key refuses a stored id:
+    # no read before it on the hot path. Only a submission that fails validation looks
+    # first, so that a retry of a stored check-in still gets its 200 (say the patient
+    # withdrew since) rather than a 400.
+    try:
+        resolved = _validate(patient=patient, answered_at=answered_at, responses=responses, now=now)
+    except DomainValidationError:
+        existing = CheckIn.objects.filter(id=check_in_id).first()
+        if existing is not None:
+            return _replay(existing, patient=patient, digest=digest)
+        raise
     scored = [
         (row, scoring.score(defn, r.answers))
         for (row, defn), r in zip(resolved, responses, strict=True)
@@ -259,17 +294,17 @@ def checkin_submit(
             # them while holding the patient's OutcomeState row, which this transaction
             # bumps below) must not wait for us; FOR UPDATE deadlocked with it (issue 6
             # load test, the mix of submissions and cohort reads).
-            Patient.objects.select_for_update(no_key=True).filter(pk=patient.pk).first()
-            # A concurrent submission of the same id that committed first makes this
+            _lock_patient(patient)
+            # A concurrent submission of the same id that committed first makes the
             # INSERT fail on the primary key (IntegrityError, handled below as a retry).
-            check_in = CheckIn.objects.create(
+            check_in = CheckIn(
                 id=check_in_id,
                 patient=patient,
                 answered_at=answered_at,
                 received_at=timezone.now(),
                 content_digest=digest,
             )
-            rows = InstrumentResponse.objects.bulk_create(
+            rows = [
                 InstrumentResponse(
                     check_in=check_in,
                     instrument_version=row,
@@ -284,10 +319,9 @@ def checkin_submit(
                     flags=list(s.flags),
                 )
                 for i, ((row, s), r) in enumerate(zip(scored, responses, strict=True))
-            )
-            before = _latest_scores_swap(patient=patient, rows=rows)
+            ]
+            before = _store(patient=patient, check_in=check_in, rows=rows)
             previous = _previous_totals(before=before, answered_at=answered_at)
-            outcomes_mark_changed(patient_ids=[patient.pk])
             alerts = safety_evaluate(
                 patient=patient,
                 check_in=check_in,
@@ -304,7 +338,6 @@ def checkin_submit(
             reminders_complete_for_checkin(
                 check_in=check_in, instrument_codes=[r.instrument_code for r in rows]
             )
-        transaction.on_commit(lambda: _benefit_check_later(patient.id))
     except IntegrityError:
         existing = CheckIn.objects.filter(id=check_in_id).first()
         if existing is None:
@@ -326,14 +359,3 @@ def _prefetched(instance, related_name: str, rows: list) -> None:
     if not hasattr(instance, "_prefetched_objects_cache"):
         instance._prefetched_objects_cache = {}
     instance._prefetched_objects_cache[related_name] = qs
-
-
-def _benefit_check_later(patient_id) -> None:
-    """Look for fading benefit after the response (ids only in the broker). A broker
-    outage must not fail a stored check-in: the next check-in looks again."""
-    from ..tasks import benefit_check
-
-    try:
-        benefit_check.delay(str(patient_id))
-    except Exception:
-        logger.exception("could not enqueue the benefit check")

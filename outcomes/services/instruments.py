@@ -6,11 +6,16 @@ whose content changed under the same version is refused; give it a new version i
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from ..errors import ConflictError, DomainValidationError
 from ..instruments.schema import (
@@ -44,6 +49,43 @@ def definition_for(version: InstrumentVersion) -> Definition:
     return _parse_cached(
         version.id, version.content_digest, json.dumps(version.definition, sort_keys=True)
     )
+
+
+# The active versions a clinic's patients may answer, per clinic, kept by each process for
+# AFTERGLOW_INSTRUMENT_CACHE_SECONDS: every submission needs them, and they almost never
+# change (a version's content never does; a clinic loading a licensed instrument or an
+# admin retiring a version, rarely). Reading them was 8% of a submission's CPU at network
+# scale (docs/BENCHMARKS.md, issue 6). A change saved in this process clears the cache at
+# once (receiver below); other processes see it within the interval.
+_ACTIVE: dict[object, tuple[float, dict[tuple[str, str], InstrumentVersion]]] = {}
+
+
+def active_versions(*, clinic_id) -> dict[tuple[str, str], InstrumentVersion]:
+    """(code, version) -> the version a patient of this clinic answers: the clinic's own
+    licensed version wins over a shipped one of the same code and version. The rows come
+    without their definition JSON (kilobytes each): `definition_for` reads and parses it
+    once per row and process."""
+    now = time.monotonic()
+    hit = _ACTIVE.get(clinic_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    rows = (
+        InstrumentVersion.objects.filter(is_active=True)
+        .filter(Q(clinic__isnull=True) | Q(clinic_id=clinic_id))
+        .defer("definition")
+    )
+    found: dict[tuple[str, str], InstrumentVersion] = {}
+    for row in sorted(rows, key=lambda v: v.clinic_id is not None):
+        found[(row.code, row.version)] = row
+    _ACTIVE[clinic_id] = (now + settings.AFTERGLOW_INSTRUMENT_CACHE_SECONDS, found)
+    return found
+
+
+@receiver(post_save, sender=InstrumentVersion)
+@receiver(post_delete, sender=InstrumentVersion)
+def active_versions_forget(**kwargs) -> None:
+    """Forget every clinic's cached versions (a version was loaded, retired or removed)."""
+    _ACTIVE.clear()
 
 
 def _store(*, data: dict, clinic: Clinic | None) -> tuple[InstrumentVersion, bool]:
