@@ -3,6 +3,7 @@
 from rest_framework.permissions import BasePermission
 
 from outcomes.models import ClinicMembership, Patient
+from outcomes.selectors import patient_for_user
 
 
 class IsPatient(BasePermission):
@@ -12,10 +13,17 @@ class IsPatient(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        # Fetched whole (as patient_for_user does) and kept on the request, so a view on
-        # the hot path (check-in submission) need not read it a second time.
+        # Fetched whole (as patient_for_user does) and kept on the request, so the view
+        # need not read it a second time (request_patient).
         request.patient = Patient.objects.select_related("clinic").filter(user=user).first()
         return request.patient is not None
+
+
+def request_patient(request) -> Patient:
+    """The patient whose app account made this request: the row IsPatient read while
+    checking it, or (on a view without IsPatient) read now. 404 for a non-patient."""
+    patient = getattr(request, "patient", None)
+    return patient if patient is not None else patient_for_user(user=request.user)
 
 
 class IsStaffWithRole(BasePermission):

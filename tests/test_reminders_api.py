@@ -481,6 +481,23 @@ def test_an_unknown_clinic_channel_is_refused(personas):
 DEVICE = {"push_token": "synthetic-token-1", "platform": "android", "app_version": "1.2.0"}
 
 
+def test_a_phones_own_requests_read_the_patient_once(personas):
+    """IsPatient reads the patient and the view uses that row (request_patient): the
+    device refresh, a quarter of the phone's traffic, read it twice before (issue 6)."""
+    phone = personas.client("patient_a")
+    phone.post("/api/v1/me/devices/", DEVICE, format="json")
+    for method, url, body in [
+        ("post", "/api/v1/me/devices/", DEVICE),
+        ("get", "/api/v1/me/devices/", None),
+        ("get", "/api/v1/me/", None),
+    ]:
+        with CaptureQueriesContext(connection) as ctx:
+            resp = getattr(phone, method)(url, body, format="json")
+        assert resp.status_code == 200, (url, resp.content)
+        reads = [q["sql"] for q in ctx.captured_queries if 'FROM "outcomes_patient"' in q["sql"]]
+        assert len(reads) == 1, (url, reads)
+
+
 def test_registering_a_phone_twice_updates_the_one_device(personas):
     phone = personas.client("patient_a")
     first = phone.post("/api/v1/me/devices/", DEVICE, format="json")

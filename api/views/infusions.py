@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from outcomes.audit import audit_touch
 from outcomes.errors import DomainValidationError, NotFoundError
 from outcomes.models import Infusion, TreatmentCourse
-from outcomes.selectors import HEALTH_DATA_ROLES, access_patient, patient_for_user
+from outcomes.selectors import HEALTH_DATA_ROLES, access_patient
 from outcomes.services.infusions import (
     infusion_cancel,
     infusion_schedule,
@@ -16,7 +16,7 @@ from outcomes.services.infusions import (
 )
 
 from ..pagination import ListPagination
-from ..permissions import IsPatient, IsStaffWithRole
+from ..permissions import IsPatient, IsStaffWithRole, request_patient
 from ..serializers.treatment import (
     InfusionCancelSerializer,
     InfusionSerializer,
@@ -186,7 +186,7 @@ class MyInfusionListView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Infusion.objects.none()
-        patient = patient_for_user(user=self.request.user)
+        patient = request_patient(self.request)
         return Infusion.objects.filter(patient=patient).order_by("-scheduled_at")
 
     @extend_schema(operation_id="me_infusions_list", summary="My infusions", tags=["me"])

@@ -6,13 +6,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from outcomes.models import CheckIn
-from outcomes.selectors import access_checkin, checkins_for_patient, patient_for_user
+from outcomes.selectors import access_checkin, checkins_for_patient
 from outcomes.services import checkin_submit
 from outcomes.services.checkins import ResponseInput
 
 from ..filters import CheckInFilter
 from ..pagination import TimeSeriesCursorPagination
-from ..permissions import IsPatient
+from ..permissions import IsPatient, request_patient
 from ..serializers import (
     CheckInSerializer,
     CheckInSubmitSerializer,
@@ -27,7 +27,7 @@ class MeView(generics.GenericAPIView):
 
     @extend_schema(operation_id="me_retrieve", summary="The signed-in patient", tags=["me"])
     def get(self, request):
-        return Response(PatientSelfSerializer(patient_for_user(user=request.user)).data)
+        return Response(PatientSelfSerializer(request_patient(request)).data)
 
 
 class MyCheckInListView(generics.ListAPIView):
@@ -46,7 +46,7 @@ class MyCheckInListView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return CheckIn.objects.none()
-        return checkins_for_patient(patient=patient_for_user(user=self.request.user))
+        return checkins_for_patient(patient=request_patient(self.request))
 
     @extend_schema(operation_id="me_check_ins_list", summary="My check-ins", tags=["me"])
     def get(self, request, *args, **kwargs):
@@ -73,8 +73,8 @@ class MyCheckInListView(generics.ListAPIView):
         s = CheckInSubmitSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = s.validated_data
-        # IsPatient has just read the patient; patient_for_user is the fallback.
-        patient = getattr(request, "patient", None) or patient_for_user(user=request.user)
+        # IsPatient has just read the patient: not read again.
+        patient = request_patient(request)
         check_in, created = checkin_submit(
             patient=patient,
             check_in_id=data["id"],
@@ -102,7 +102,7 @@ class MyCheckInDetailView(generics.GenericAPIView):
 
     @extend_schema(operation_id="me_check_ins_retrieve", summary="One of my check-ins", tags=["me"])
     def get(self, request, check_in_id):
-        patient = patient_for_user(user=request.user)
+        patient = request_patient(request)
         return Response(
             CheckInSerializer(access_checkin(patient=patient, check_in_id=check_in_id)).data
         )

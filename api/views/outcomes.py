@@ -20,7 +20,7 @@ from outcomes.errors import DomainValidationError, NotFoundError
 from outcomes.exports.csv import checkins_csv_rows, neutralise_cell
 from outcomes.exports.fhir import patient_bundle
 from outcomes.models import Clinic, Infusion, InstrumentResponse, Patient
-from outcomes.selectors import HEALTH_DATA_ROLES, access_patient, clinic_ids_for, patient_for_user
+from outcomes.selectors import HEALTH_DATA_ROLES, access_patient, clinic_ids_for
 from outcomes.selectors.analytics import (
     clinic_cohort,
     infusion_events,
@@ -30,7 +30,7 @@ from outcomes.selectors.analytics import (
     patient_series,
 )
 
-from ..permissions import IsPatient, IsStaffWithRole
+from ..permissions import IsPatient, IsStaffWithRole, request_patient
 from ..serializers.outcomes import (
     BoosterSerializer,
     ChartQuerySerializer,
@@ -131,7 +131,7 @@ class MyTrajectoryView(generics.GenericAPIView):
         tags=["me"],
     )
     def get(self, request):
-        patient = patient_for_user(user=request.user)
+        patient = request_patient(request)
         code = _query(TrajectoryQuerySerializer, request).get("instrument")
         return Response(TrajectorySerializer(build_trajectory(patient, code)).data)
 

@@ -10,10 +10,10 @@ from rest_framework.throttling import ScopedRateThrottle
 from outcomes.errors import DomainValidationError
 from outcomes.exports.fhir import patient_bundle
 from outcomes.models import Consent, Patient, Role
-from outcomes.selectors import access_patient, patient_for_user
+from outcomes.selectors import access_patient
 from outcomes.services.privacy import consent_record, patient_data_export, patient_erase
 
-from ..permissions import IsPatient, IsStaffWithRole
+from ..permissions import IsPatient, IsStaffWithRole, request_patient
 from ..serializers import PatientRecordSerializer
 
 
@@ -32,7 +32,7 @@ class MyConsentListCreateView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Consent.objects.none()
-        return Consent.objects.filter(patient=patient_for_user(user=self.request.user))
+        return Consent.objects.filter(patient=request_patient(self.request))
 
     @extend_schema(operation_id="me_consents_list", summary="My consents", tags=["me"])
     def get(self, request, *args, **kwargs):
@@ -48,9 +48,7 @@ class MyConsentListCreateView(generics.ListAPIView):
     def post(self, request):
         s = ConsentSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        consent, created = consent_record(
-            patient=patient_for_user(user=request.user), **s.validated_data
-        )
+        consent, created = consent_record(patient=request_patient(request), **s.validated_data)
         return Response(
             ConsentSerializer(consent).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -70,7 +68,7 @@ class MyDataExportView(generics.GenericAPIView):
         tags=["me"],
     )
     def get(self, request):
-        return Response(patient_data_export(patient=patient_for_user(user=request.user)))
+        return Response(patient_data_export(patient=request_patient(request)))
 
 
 class MyFhirExportView(generics.GenericAPIView):
@@ -86,7 +84,7 @@ class MyFhirExportView(generics.GenericAPIView):
         tags=["me"],
     )
     def get(self, request):
-        bundle = patient_bundle(patient_for_user(user=request.user))
+        bundle = patient_bundle(request_patient(request))
         return HttpResponse(
             bundle.model_dump_json(exclude_none=True), content_type="application/fhir+json"
         )

@@ -31,11 +31,11 @@ from notifications.services.preferences import (
 )
 from outcomes.errors import DomainValidationError, NotFoundError
 from outcomes.models import Clinic, Role
-from outcomes.selectors import access_patient, clinic_ids_for, patient_for_user
+from outcomes.selectors import access_patient, clinic_ids_for
 
 from ..filters import UtcDateTimeFilter
 from ..pagination import ListPagination
-from ..permissions import IsPatient, IsStaffWithRole
+from ..permissions import IsPatient, IsStaffWithRole, request_patient
 from ..serializers.reminders import (
     CadencePlanSerializer,
     CadencePlanUpdateSerializer,
@@ -67,7 +67,7 @@ class MyOpenCheckInsView(generics.GenericAPIView):
         tags=["me"],
     )
     def get(self, request):
-        patient = patient_for_user(user=request.user)
+        patient = request_patient(request)
         return Response(
             OpenCheckInSerializer(open_reminders_for_patient(patient=patient), many=True).data
         )
@@ -83,7 +83,7 @@ class MyScheduleView(generics.GenericAPIView):
         tags=["me"],
     )
     def get(self, request):
-        patient = patient_for_user(user=request.user)
+        patient = request_patient(request)
         body = {
             "timezone": patient.timezone,
             "entries": list(upcoming_reminders_for_patient(patient=patient)[:100]),
@@ -99,9 +99,7 @@ class MyDeviceListCreateView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Device.objects.none()
-        return Device.objects.filter(patient=patient_for_user(user=self.request.user)).order_by(
-            "created_at"
-        )
+        return Device.objects.filter(patient=request_patient(self.request)).order_by("created_at")
 
     @extend_schema(operation_id="me_devices_list", summary="My registered devices", tags=["me"])
     def get(self, request, *args, **kwargs):
@@ -121,7 +119,7 @@ class MyDeviceListCreateView(generics.ListAPIView):
         s = DeviceRegisterSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         device, created = device_register(
-            patient=patient_for_user(user=request.user), auth_token=request.auth, **s.validated_data
+            patient=request_patient(request), auth_token=request.auth, **s.validated_data
         )
         return Response(
             DeviceSerializer(device).data,
@@ -140,7 +138,7 @@ class MyDeviceDetailView(generics.GenericAPIView):
         tags=["me"],
     )
     def delete(self, request, device_id):
-        patient = patient_for_user(user=request.user)
+        patient = request_patient(request)
         device = Device.objects.filter(id=device_id, patient=patient).first()
         if device is None:
             raise NotFoundError
@@ -170,7 +168,7 @@ class MyReminderPreferencesView(generics.GenericAPIView):
         tags=["me"],
     )
     def get(self, request):
-        patient = patient_for_user(user=request.user)
+        patient = request_patient(request)
         pref = PatientPreference.objects.filter(patient=patient).first()
         return Response(ReminderPreferencesSerializer(_preferences_body(pref, False)).data)
 
@@ -180,7 +178,7 @@ class MyReminderPreferencesView(generics.GenericAPIView):
         tags=["me"],
     )
     def patch(self, request):
-        patient = patient_for_user(user=request.user)
+        patient = request_patient(request)
         s = ReminderPreferencesSerializer(data=request.data, partial=True)
         s.is_valid(raise_exception=True)
         pref = patient_preference_update(patient=patient, **s.validated_data)
