@@ -1,6 +1,7 @@
 """OpenAPI: one documented error shape for every 400 (API.md), whatever the code."""
 
 from django.db import models
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_standardized_errors.openapi import AutoSchema as StandardizedAutoSchema
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import serializers
@@ -45,3 +46,9 @@ class ErrorResponse429Serializer(serializers.Serializer):
 
     type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
     errors = Error429Serializer(many=True)
+
+
+class TokenScheme(KnoxTokenScheme):
+    """Our TokenAuthentication is knox's with one query changed: the same scheme."""
+
+    target_class = "api.authentication.TokenAuthentication"

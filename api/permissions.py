@@ -13,9 +13,13 @@ class IsPatient(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        # Fetched whole (as patient_for_user does) and kept on the request, so the view
-        # need not read it a second time (request_patient).
-        request.patient = Patient.objects.select_related("clinic").filter(user=user).first()
+        # Token requests bring the patient (and clinic) with the token's own query
+        # (api.authentication); anything else reads it here. Kept on the request, so the
+        # view need not read it a second time (request_patient).
+        try:
+            request.patient = user.patient
+        except Patient.DoesNotExist:
+            request.patient = None
         return request.patient is not None
 
 

@@ -144,6 +144,48 @@ def test_expired_token_is_refused(personas):
     assert client.get("/api/v1/account/").status_code == 401
 
 
+def test_knox_method_is_the_one_our_token_authentication_follows():
+    """api.authentication repeats knox's authenticate_credentials with one more join. If an
+    upgrade changes knox's, this fails: compare the two, carry the change over, and then
+    update the digest."""
+    import hashlib
+    import inspect
+
+    from knox.auth import TokenAuthentication
+
+    source = inspect.getsource(TokenAuthentication.authenticate_credentials)
+    assert hashlib.sha256(source.encode()).hexdigest() == (
+        "9ee8f829395d3547ed79b01b2b58126add48cec33557a5828fa496ca7cf576e0"
+    )
+
+
+def test_the_patient_comes_with_the_token(personas):
+    """One query authenticates a phone and finds its patient; staff tokens still work, and
+    a staff account is no patient."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    phone = personas.client("patient_a")
+    with CaptureQueriesContext(connection) as ctx:
+        assert phone.get("/api/v1/me/").status_code == 200
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    assert not any('FROM "outcomes_patient"' in s for s in sqls), "read on its own"
+    (joined,) = [s for s in sqls if 'JOIN "outcomes_patient"' in s]
+    assert 'FROM "knox_authtoken"' in joined
+    staff = personas.client("clinician_x")
+    assert staff.get("/api/v1/account/").status_code == 200
+    assert staff.get("/api/v1/me/").status_code == 403
+
+
+def test_an_expired_token_is_refused_and_deleted_with_the_patient_join(personas):
+    client = personas.client("patient_a")
+    AuthToken.objects.filter(user=personas.patient_a.user).update(
+        expiry=timezone.now() - timedelta(seconds=1)
+    )
+    assert client.get("/api/v1/me/").status_code == 401
+    assert not AuthToken.objects.filter(user=personas.patient_a.user).exists()
+
+
 def test_inactive_staff_cannot_sign_in(db):
     user = StaffFactory(is_active=False)
     resp = APIClient().post(
