@@ -42,6 +42,12 @@ def _error(status: int, type_: str, code: str, detail: str) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
+def bad_request(request, exception=None) -> JsonResponse:
+    """Django's own 400s (a Host header this API does not serve, another suspicious
+    request) in the API's one error shape, not an HTML page."""
+    return _error(400, "client_error", "bad_request", "Bad request.")
+
+
 def not_found(request, exception=None) -> JsonResponse:
     """Django's own 404s (a path that matches no route, e.g. a malformed id) in the API's
     one error shape, not an HTML page."""

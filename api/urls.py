@@ -210,5 +210,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
+handler400 = "api.exceptions.bad_request"
 handler404 = "api.exceptions.not_found"
 handler500 = "api.exceptions.server_error"

@@ -111,14 +111,14 @@ def test_the_minute_tick_reviews_each_changed_patient_once(fading):
     their last review, and a second tick finds nothing to do."""
     from outcomes.models import OutcomeState
 
-    assert benefit_reviews_due() == {"reviewed": 1, "queued": 2}  # e-mail and console
+    assert benefit_reviews_due() == {"reviewed": 1, "queued": 2, "failed": 0}  # e-mail, console
     state = OutcomeState.objects.get(patient=fading.patient_a)
     assert state.reviewed_version == state.version
-    assert benefit_reviews_due() == {"reviewed": 0, "queued": 0}
+    assert benefit_reviews_due() == {"reviewed": 0, "queued": 0, "failed": 0}
     # A new check-in makes the patient due again; the notice is still sent only once.
     with time_machine.travel(T0 + timedelta(days=41), tick=False):
         answer(fading.patient_a, T0 + timedelta(days=18), 12)
-    assert benefit_reviews_due() == {"reviewed": 1, "queued": 0}
+    assert benefit_reviews_due() == {"reviewed": 1, "queued": 0, "failed": 0}
     assert Delivery.objects.filter(kind=DeliveryKind.CARE_TEAM).count() == 2
 
 
@@ -146,8 +146,48 @@ def test_a_withdrawn_patient_is_marked_reviewed_without_a_notice(fading):
     from outcomes.services.patients import patient_update
 
     patient_update(patient=fading.patient_a, status="withdrawn")
-    assert benefit_reviews_due() == {"reviewed": 1, "queued": 0}
+    assert benefit_reviews_due() == {"reviewed": 1, "queued": 0, "failed": 0}
     assert not Delivery.objects.filter(kind=DeliveryKind.CARE_TEAM).exists()
+
+
+def test_one_failing_review_does_not_stop_the_others(fading, monkeypatch):
+    """Patients are taken in id order: a patient whose review keeps failing must not
+    block everyone after it. It stays due; the others are reviewed."""
+    from outcomes.models import OutcomeState
+    from outcomes.services import benefit
+
+    with time_machine.travel(T0 + timedelta(days=40), tick=False):
+        answer(fading.patient_b, T0 + timedelta(days=16), 11)
+    broken = min(fading.patient_a.id, fading.patient_b.id)
+    real = benefit.benefit_review
+
+    def review(*, patient):
+        if patient.id == broken:
+            raise RuntimeError("synthetic failure")
+        return real(patient=patient)
+
+    monkeypatch.setattr(benefit, "benefit_review", review)
+    result = benefit_reviews_due()
+    assert (result["reviewed"], result["failed"]) == (1, 1)
+    states = {s.patient_id: s for s in OutcomeState.objects.all()}
+    assert states[broken].reviewed_version is None
+    other = max(fading.patient_a.id, fading.patient_b.id)
+    assert states[other].reviewed_version == states[other].version
+    monkeypatch.setattr(benefit, "benefit_review", real)
+    assert benefit_reviews_due()["reviewed"] == 1  # the next tick tries it again
+
+
+def test_a_tick_does_not_run_beside_another(fading):
+    from django.core.cache import cache
+
+    from outcomes.services.benefit import _TICK_LOCK
+
+    cache.add(_TICK_LOCK, "1", timeout=60)
+    try:
+        assert benefit_reviews_due() == {"reviewed": 0, "queued": 0, "failed": 0}
+    finally:
+        cache.delete(_TICK_LOCK)
+    assert benefit_reviews_due()["reviewed"] == 1
 
 
 def test_a_check_in_enqueues_nothing(patient_client, django_capture_on_commit_callbacks):

@@ -71,6 +71,30 @@ def test_a_retry_is_recognised_even_when_it_would_no_longer_validate(patient_cli
     assert CheckIn.objects.filter(id=payload["id"]).count() == 1
 
 
+def test_a_retry_runs_no_failing_statement(patient_client):
+    """A failing statement reaches PostgreSQL's log with its values (client-side
+    binding), answers included: a retry, which phones send routinely, must not fail one."""
+    from django.db import connection
+
+    failed = []
+
+    def watch(execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except Exception as exc:
+            failed.append((type(exc).__name__, sql[:80]))
+            raise
+
+    payload = checkin_payload(responses=[phq9(0, 1, 2, 3, 0, 1, 2, 3, 0)])
+    assert submit(patient_client, payload).status_code == 201
+    with connection.execute_wrapper(watch):
+        assert submit(patient_client, payload).status_code == 200
+        other = {**payload, "responses": [phq9(3, 3, 3, 3, 3, 3, 3, 3, 0)]}
+        assert submit(patient_client, other).status_code == 409
+    assert failed == []
+    assert InstrumentResponse.objects.filter(check_in_id=payload["id"]).count() == 1
+
+
 def test_same_id_with_other_content_is_409_and_changes_nothing(patient_client):
     payload = checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 0)])
     assert submit(patient_client, payload).status_code == 201
@@ -347,7 +371,7 @@ def test_another_processs_change_is_seen_within_the_cache_interval(patient, monk
     from outcomes.services import instruments
 
     clock = [1000.0]
-    monkeypatch.setattr(instruments.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(instruments, "_clock", lambda: clock[0])
     instruments.active_versions_forget()
     assert ("MOOD", "1") in instruments.active_versions(clinic_id=patient.clinic_id)
     InstrumentVersion.objects.filter(code="MOOD", clinic__isnull=True).update(is_active=False)
@@ -355,3 +379,16 @@ def test_another_processs_change_is_seen_within_the_cache_interval(patient, monk
     assert ("MOOD", "1") in instruments.active_versions(clinic_id=patient.clinic_id)
     clock[0] += 2
     assert ("MOOD", "1") not in instruments.active_versions(clinic_id=patient.clinic_id)
+
+
+def test_a_version_another_process_added_is_accepted_at_once(patient_client, patient):
+    """The cache never refuses what the database has: a version it lacks is looked up
+    before the submission is refused (another process loaded it, so no signal here)."""
+    from outcomes.services import instruments
+
+    mood = {"instrument": "MOOD", "version": "1", "answers": {"item1": 5}}
+    InstrumentVersion.objects.filter(code="MOOD", clinic__isnull=True).update(is_active=False)
+    instruments.active_versions_forget()
+    assert ("MOOD", "1") not in instruments.active_versions(clinic_id=patient.clinic_id)
+    InstrumentVersion.objects.filter(code="MOOD", clinic__isnull=True).update(is_active=True)
+    assert submit(patient_client, checkin_payload(responses=[mood])).status_code == 201

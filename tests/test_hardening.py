@@ -96,3 +96,16 @@ def test_production_refuses_to_start_without_a_real_secret():
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_a_host_this_api_does_not_serve_gets_the_json_error_shape(personas):
+    """Django refuses a Host header outside ALLOWED_HOSTS before any view runs; the answer
+    is still the API's documented error shape (found by the schemathesis run), not HTML."""
+    client = personas.client("patient_a")
+    resp = client.get("/api/v1/me/", HTTP_HOST="~")
+    assert resp.status_code == 400
+    assert resp["Content-Type"] == "application/json"
+    assert resp.json() == {
+        "type": "client_error",
+        "errors": [{"code": "bad_request", "detail": "Bad request.", "attr": None}],
+    }

@@ -74,12 +74,20 @@ def test_a_check_in_is_stored_the_same_by_the_one_statement_and_by_the_orm(perso
             ),
             key=repr,
         )  # fmt: skip
+        latest = list(
+            LatestScore.objects.filter(patient=patient).values_list(
+                "instrument_code", "answered_at", "total", "band", "response__answered_at"
+            )
+        )
         version = OutcomeState.objects.get(patient=patient).version
-        return check_ins, responses, version
+        return check_ins, responses, latest, version
 
     a, b = stored(personas.patient_a), stored(personas.patient_b)
     assert a == b
-    assert len(a[0]) == len(a[1]) == 3 and a[2] >= 3
+    check_ins, responses, latest, version = a
+    assert len(check_ins) == len(responses) == 3
+    assert [(code, total) for code, _, total, _, _ in latest] == [("PHQ-9", 9.0)]
+    assert version == 4  # three check-ins and the infusion
 
 
 def test_stored_outcomes_are_the_same_through_the_portable_twin(personas):

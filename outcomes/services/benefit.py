@@ -10,7 +10,9 @@ change that lands during a review leaves the patient due for the next tick.
 """
 
 import logging
+import time
 
+from django.core.cache import cache
 from django.db.models import F, Q
 
 from ..models import OutcomeState, Patient, PatientStatus
@@ -43,10 +45,26 @@ def benefit_review(*, patient: Patient) -> int:
     return queued
 
 
-def benefit_reviews_due(*, limit: int = 5_000) -> dict[str, int]:
+# One tick at a time: a tick that overruns the minute must not be joined by the next one
+# working through the same patients.
+_TICK_LOCK = "afterglow:benefit-reviews:running"
+
+
+def benefit_reviews_due(*, limit: int = 5_000, budget_seconds: float = 45.0) -> dict[str, int]:
     """The beat's tick: review up to `limit` patients whose data changed since their last
-    review (a minute of the network's peak is about 900). Withdrawn patients are marked
-    reviewed without a notice."""
+    review (a minute of the network's peak is about 900), stopping after `budget_seconds`
+    so that ticks do not pile up. Withdrawn patients are marked reviewed without a notice.
+    A patient whose review fails is logged, stays due and is tried again next tick; the
+    others go on."""
+    if not cache.add(_TICK_LOCK, "1", timeout=300):
+        return {"reviewed": 0, "queued": 0, "failed": 0}
+    try:
+        return _reviews(limit=limit, deadline=time.monotonic() + budget_seconds)
+    finally:
+        cache.delete(_TICK_LOCK)
+
+
+def _reviews(*, limit: int, deadline: float) -> dict[str, int]:
     due = list(
         OutcomeState.objects.filter(
             Q(reviewed_version__isnull=True) | Q(reviewed_version__lt=F("version"))
@@ -55,16 +73,28 @@ def benefit_reviews_due(*, limit: int = 5_000) -> dict[str, int]:
         .values_list("patient_id", "version")[:limit]
     )
     patients = Patient.objects.select_related("clinic").in_bulk([pid for pid, _ in due])
-    reviewed = queued = 0
+    reviewed = queued = failed = 0
     for patient_id, version in due:
+        if time.monotonic() > deadline:
+            break
         patient = patients.get(patient_id)
         if patient is not None and patient.status == PatientStatus.ACTIVE:
-            queued += benefit_review(patient=patient)
+            try:
+                queued += benefit_review(patient=patient)
+            except Exception:
+                logger.exception("benefit review of patient %s failed; it stays due", patient_id)
+                failed += 1
+                continue
         # Only ever forward: a slower, older review must not undo a newer one.
         OutcomeState.objects.filter(patient_id=patient_id).filter(
             Q(reviewed_version__isnull=True) | Q(reviewed_version__lt=version)
         ).update(reviewed_version=version)
         reviewed += 1
-    if reviewed:
-        logger.info("benefit reviews: %d patients, %d care-team notices queued", reviewed, queued)
-    return {"reviewed": reviewed, "queued": queued}
+    if reviewed or failed:
+        logger.info(
+            "benefit reviews: %d patients, %d care-team notices queued, %d failed",
+            reviewed,
+            queued,
+            failed,
+        )
+    return {"reviewed": reviewed, "queued": queued, "failed": failed}

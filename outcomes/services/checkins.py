@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -72,6 +73,10 @@ def _definition(row: InstrumentVersion) -> Definition:
     return defn
 
 
+def _stale(row: InstrumentVersion | None) -> bool:
+    return row is None or not _definition(row).text_included
+
+
 def _validate(
     *, patient: Patient, answered_at: datetime, responses: list[ResponseInput], now: datetime
 ) -> list[tuple[InstrumentVersion, Definition]]:
@@ -86,6 +91,9 @@ def _validate(
     if not responses:
         errors["responses"] = [("empty", "A check-in answers at least one instrument.")]
     versions = active_versions(clinic_id=patient.clinic_id) if responses else {}
+    if any(_stale(versions.get((r.instrument, r.version))) for r in responses):
+        # Loaded (or licensed) in another process since this one cached the versions.
+        versions = active_versions(clinic_id=patient.clinic_id, fresh=True)
     resolved: list[tuple[InstrumentVersion, Definition]] = []
     seen: set[str] = set()
     for i, r in enumerate(responses):
@@ -121,34 +129,53 @@ def _validate(
 
 
 def _lock_patient(patient: Patient) -> None:
-    """SELECT ... FOR NO KEY UPDATE of the patient's row, without building a Patient."""
+    """SELECT ... FOR NO KEY UPDATE of the patient's row, without building a Patient. A
+    withdrawal that committed after the request read the patient is refused here."""
     table, pk = Patient._meta.db_table, Patient._meta.pk
+    status = Patient._meta.get_field("status").column
+    quote = connection.ops.quote_name
     lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT 1 FROM {connection.ops.quote_name(table)} "  # noqa: S608 - ours
-            f"WHERE {connection.ops.quote_name(pk.column)} = %s{lock}",
+            f"SELECT {quote(status)} FROM {quote(table)} "  # noqa: S608 - identifiers are ours
+            f"WHERE {quote(pk.column)} = %s{lock}",
             [pk.get_db_prep_value(patient.pk, connection)],
+        )
+        row = cur.fetchone()
+    if row is None or row[0] != PatientStatus.ACTIVE:
+        raise DomainValidationError.single(
+            "non_field_errors", "patient_withdrawn", "This patient no longer takes check-ins."
         )
 
 
-def _insert_sql(model, objs: list) -> tuple[str, list]:
-    """INSERT ... VALUES of these unsaved instances, every concrete column, each value
-    prepared by its field exactly as the ORM's own INSERT prepares it."""
-    quote = connection.ops.quote_name
+def _insert_columns(model) -> list:
+    """The columns the ORM's INSERT writes: every concrete one. A generated column or a
+    database default would need the ORM's special handling, which _store does not repeat."""
     fields = model._meta.concrete_fields
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608 - identifiers are ours
-        f"({', '.join(quote(f.column) for f in fields)}) VALUES {', '.join([row] * len(objs))}"
-    )
+    for f in fields:
+        if getattr(f, "generated", False) or f.has_db_default():
+            raise ImproperlyConfigured(f"_store cannot write {model.__name__}.{f.name}")
+    return fields
+
+
+def _values(model, objs: list) -> tuple[str, str, list]:
+    """(column list, VALUES rows, parameters) of these unsaved instances: each value
+    prepared by its field as the ORM's own INSERT prepares it, and cast to the column's
+    type so that the rows can also be selected from."""
+    quote = connection.ops.quote_name
+    fields = _insert_columns(model)
+    row = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
-    return sql, params
+    return ", ".join(quote(f.column) for f in fields), ", ".join([row] * len(objs)), params
 
 
 def _stored(objs: list) -> None:
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+class _AlreadyStored(Exception):
+    """The check-in id is taken: a retry (or a reused id), told apart by the caller."""
 
 
 def _store(
@@ -157,27 +184,44 @@ def _store(
     """Write the check-in and its responses, make each score its instrument's latest
     (unless a newer one is already stored: a late-arriving older answer), mark the
     patient's stored outcomes stale, and return the latest scores as they were before.
+    Raises _AlreadyStored if the check-in id is taken, having written nothing.
 
     On PostgreSQL this is one statement: every part of a WITH runs once and sees the same
-    snapshot, so `before` holds the previous values, and foreign keys are checked at the
-    end of the statement, when the check-in and its responses exist. Issued one by one
-    through the ORM these were five round trips and most of a submission's CPU (issue 6,
-    docs/BENCHMARKS.md). Runs under the patient's row lock. Elsewhere (the embedded SQLite
-    demo) the same, statement by statement."""
+    snapshot, so `before` holds the previous values; the foreign keys (deferred, as Django
+    creates them) are checked at commit, when the check-in and its responses exist.
+    Issued one by one through the ORM these were five round trips and most of a
+    submission's CPU (issue 6, docs/BENCHMARKS.md). Runs under the patient's row lock.
+
+    A taken id (a phone's retry: routine) makes the check-in's INSERT do nothing rather
+    than fail, and every other part writes only if it wrote. A failing statement would be
+    written to PostgreSQL's log with its values, answers included (client-side binding):
+    no answer or score may reach a log. Elsewhere (the embedded SQLite demo) the same,
+    statement by statement through the ORM."""
     if connection.vendor != "postgresql":
-        check_in.save(force_insert=True)
+        try:
+            with transaction.atomic():
+                check_in.save(force_insert=True)
+        except IntegrityError as exc:
+            raise _AlreadyStored from exc
         InstrumentResponse.objects.bulk_create(rows)
         before = _latest_scores_swap_portable(patient=patient, rows=rows)
         outcomes_mark_changed(patient_ids=[patient.pk])
         return before
-    insert_check_in, check_in_params = _insert_sql(CheckIn, [check_in])
-    insert_responses, response_params = _insert_sql(InstrumentResponse, rows)
+    quote = connection.ops.quote_name
+    check_in_columns, check_in_row, check_in_params = _values(CheckIn, [check_in])
+    response_columns, response_rows, response_params = _values(InstrumentResponse, rows)
+    check_ins = quote(CheckIn._meta.db_table)
+    responses = quote(InstrumentResponse._meta.db_table)
     latest = LatestScore._meta.db_table
     state = OutcomeState._meta.db_table
     sql = f"""
-        WITH check_in AS ({insert_check_in}),
-        responses AS ({insert_responses}),
-        before AS (
+        WITH check_in AS (
+            INSERT INTO {check_ins} ({check_in_columns}) VALUES {check_in_row}
+            ON CONFLICT ({quote(CheckIn._meta.pk.column)}) DO NOTHING RETURNING 1
+        ), responses AS (
+            INSERT INTO {responses} ({response_columns})
+            SELECT * FROM (VALUES {response_rows}) AS v WHERE EXISTS (SELECT FROM check_in)
+        ), before AS (
             SELECT instrument_code, total, answered_at FROM {latest}
             WHERE patient_id = %s AND instrument_code = ANY(%s::varchar[])
         ), upsert AS (
@@ -186,15 +230,18 @@ def _store(
             SELECT %s, code, response_id, at, total, band FROM unnest(
                 %s::varchar[], %s::uuid[], %s::timestamptz[], %s::float8[], %s::varchar[]
             ) AS t(code, response_id, at, total, band)
+            WHERE EXISTS (SELECT FROM check_in)
             ON CONFLICT (patient_id, instrument_code) DO UPDATE SET
                 response_id = EXCLUDED.response_id, answered_at = EXCLUDED.answered_at,
                 total = EXCLUDED.total, band = EXCLUDED.band
             WHERE {latest}.answered_at <= EXCLUDED.answered_at
         ), marked AS (
-            INSERT INTO {state} (patient_id, version) VALUES (%s, 1)
+            INSERT INTO {state} (patient_id, version)
+            SELECT %s, 1 WHERE EXISTS (SELECT FROM check_in)
             ON CONFLICT (patient_id) DO UPDATE SET version = {state}.version + 1
         )
-        SELECT instrument_code, total, answered_at FROM before
+        SELECT true, NULL, NULL, NULL FROM check_in
+        UNION ALL SELECT false, instrument_code, total, answered_at FROM before
     """  # noqa: S608 - the table names are ours, every value is a parameter
     codes = [r.instrument_code for r in rows]
     with connection.cursor() as cur:
@@ -214,9 +261,11 @@ def _store(
                 patient.pk,
             ],
         )
-        before = {code: (total, at) for code, total, at in cur.fetchall()}
+        result = cur.fetchall()
+    if not any(inserted for inserted, *_ in result):
+        raise _AlreadyStored
     _stored([check_in, *rows])
-    return before
+    return {code: (total, at) for inserted, code, total, at in result if not inserted}
 
 
 def _latest_scores_swap_portable(
@@ -295,8 +344,8 @@ def checkin_submit(
             # bumps below) must not wait for us; FOR UPDATE deadlocked with it (issue 6
             # load test, the mix of submissions and cohort reads).
             _lock_patient(patient)
-            # A concurrent submission of the same id that committed first makes the
-            # INSERT fail on the primary key (IntegrityError, handled below as a retry).
+            # A taken id (a retry, or a concurrent submission of the same id that
+            # committed first) writes nothing and is replayed below (_AlreadyStored).
             check_in = CheckIn(
                 id=check_in_id,
                 patient=patient,
@@ -338,7 +387,7 @@ def checkin_submit(
             reminders_complete_for_checkin(
                 check_in=check_in, instrument_codes=[r.instrument_code for r in rows]
             )
-    except IntegrityError:
+    except (IntegrityError, _AlreadyStored):
         existing = CheckIn.objects.filter(id=check_in_id).first()
         if existing is None:
             raise

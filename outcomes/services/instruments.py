@@ -56,18 +56,21 @@ def definition_for(version: InstrumentVersion) -> Definition:
 # change (a version's content never does; a clinic loading a licensed instrument or an
 # admin retiring a version, rarely). Reading them was 8% of a submission's CPU at network
 # scale (docs/BENCHMARKS.md, issue 6). A change saved in this process clears the cache at
-# once (receiver below); other processes see it within the interval.
+# once (receiver below); other processes see it within the interval, except that a
+# submission naming a version the cache lacks (or holds without its licensed text) reads
+# the database before it is refused (checkins._validate): a new version is never refused.
 _ACTIVE: dict[object, tuple[float, dict[tuple[str, str], InstrumentVersion]]] = {}
+_clock = time.monotonic
 
 
-def active_versions(*, clinic_id) -> dict[tuple[str, str], InstrumentVersion]:
+def active_versions(*, clinic_id, fresh: bool = False) -> dict[tuple[str, str], InstrumentVersion]:
     """(code, version) -> the version a patient of this clinic answers: the clinic's own
     licensed version wins over a shipped one of the same code and version. The rows come
     without their definition JSON (kilobytes each): `definition_for` reads and parses it
-    once per row and process."""
-    now = time.monotonic()
+    once per row and process. `fresh` reads the database whatever the cache holds."""
+    now = _clock()
     hit = _ACTIVE.get(clinic_id)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > now and not fresh:
         return hit[1]
     rows = (
         InstrumentVersion.objects.filter(is_active=True)
@@ -81,11 +84,18 @@ def active_versions(*, clinic_id) -> dict[tuple[str, str], InstrumentVersion]:
     return found
 
 
+def active_versions_forget() -> None:
+    """Forget every clinic's cached versions, in this process."""
+    _ACTIVE.clear()
+
+
 @receiver(post_save, sender=InstrumentVersion)
 @receiver(post_delete, sender=InstrumentVersion)
-def active_versions_forget(**kwargs) -> None:
-    """Forget every clinic's cached versions (a version was loaded, retired or removed)."""
-    _ACTIVE.clear()
+def _version_changed(**kwargs) -> None:
+    """A version was loaded, retired or removed: forget the cache now, and again when the
+    change commits, in case a request cached the old state meanwhile."""
+    active_versions_forget()
+    transaction.on_commit(active_versions_forget)
 
 
 def _store(*, data: dict, clinic: Clinic | None) -> tuple[InstrumentVersion, bool]:
