@@ -20,10 +20,6 @@ from ..selectors.analytics import patient_courses
 
 logger = logging.getLogger(__name__)
 
-# Fading (still responding, but worse than the best by at least the MID) or already lost:
-# either way a booster may be due now.
-NOTIFY_STATUSES = ("responding", "lost")
-
 
 def benefit_review(*, patient: Patient) -> int:
     from notifications.services.care_team import care_team_notify
@@ -38,6 +34,8 @@ def benefit_review(*, patient: Patient) -> int:
         latest = course.outcomes[-1]
         if latest.infusion_id != events[-1].id:
             continue  # only the current infusion's benefit is news
+        # Fading (still responding, but worse than the best by at least the MID) or
+        # already lost: either way a booster may be due now.
         if latest.benefit_fading or latest.status == "lost":
             queued += care_team_notify(
                 patient=patient, dedupe_key=f"benefit_fading:{latest.infusion_id}:{code}"
