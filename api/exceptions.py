@@ -5,7 +5,7 @@ from drf_standardized_errors.handler import ExceptionHandler as StandardizedExce
 from rest_framework import exceptions, status
 from rest_framework.exceptions import ErrorDetail
 
-from outcomes.errors import ConflictError, DomainValidationError, NotFoundError
+from accounts.errors import ConflictError, DomainValidationError, NotFoundError
 
 
 class Conflict(exceptions.APIException):

@@ -2,10 +2,9 @@
 
 from django.db import transaction
 
-from outcomes.audit import audit_end, audit_start
-from outcomes.models import ClinicMembership, Patient
-
-from .models import AuditEvent
+from accounts.audit import audit_end, audit_start
+from accounts.models import AuditEvent, ClinicMembership
+from outcomes.models import Patient
 
 ACTIONS = {
     "GET": "read",

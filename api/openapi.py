@@ -1,4 +1,4 @@
-"""OpenAPI: one documented error shape for every 400 (API.md), whatever the code."""
+"""OpenAPI: one documented error shape for every 400 (docs/house/API.md), whatever the code."""
 
 from django.db import models
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
@@ -32,7 +32,7 @@ class AutoSchema(StandardizedAutoSchema):
 
 class ErrorCode429(models.TextChoices):
     THROTTLED = "throttled"
-    LOCKED_OUT = "locked_out"  # too many failed sign-ins from this address (api/lockout.py)
+    LOCKED_OUT = "locked_out"  # too many failed sign-ins from this address (accounts/lockout.py)
 
 
 class Error429Serializer(serializers.Serializer):

@@ -2,7 +2,7 @@ from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 
 
 class TimeSeriesCursorPagination(CursorPagination):
-    """Newest first; stable under inserts (API.md: cursor pagination for time series)."""
+    """Newest first; stable under inserts (docs/house/API.md: cursor pagination for time series)."""
 
     ordering = ("-answered_at", "-id")
     page_size = 50

@@ -2,7 +2,8 @@
 
 from rest_framework.permissions import BasePermission
 
-from outcomes.models import ClinicMembership, Patient
+from accounts.models import ClinicMembership
+from outcomes.models import Patient
 from outcomes.selectors import patient_for_user
 
 

@@ -1,7 +1,6 @@
-from django.contrib import admin
-from django.http import JsonResponse
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+"""The API's version 1 routes, mounted at /api/v1/ by config.urls."""
+
+from django.urls import path
 
 from .views import (
     alerts,
@@ -18,13 +17,7 @@ from .views import (
     reminders,
 )
 
-
-def health(request):
-    """Liveness for the load balancer and docker-compose: no database, no auth."""
-    return JsonResponse({"status": "ok"})
-
-
-v1 = [
+urlpatterns = [
     path("auth/sign-in/", auth.SignInView.as_view(), name="auth-sign-in"),
     path("auth/sign-in/enrol/", auth.SignInEnrolView.as_view(), name="auth-sign-in-enrol"),
     path("auth/sign-in/verify/", auth.SignInVerifyView.as_view(), name="auth-sign-in-verify"),
@@ -201,15 +194,3 @@ v1 = [
         name="instrument-detail",
     ),
 ]
-
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("healthz", health, name="health"),
-    path("api/v1/", include(v1)),
-    path("api/schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-]
-
-handler400 = "api.exceptions.bad_request"
-handler404 = "api.exceptions.not_found"
-handler500 = "api.exceptions.server_error"

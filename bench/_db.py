@@ -35,7 +35,7 @@ def _ensure_database(name: str) -> None:
 
 def setup_django(bench_db: str) -> None:
     """Point Django at `bench_db` (whatever the caller's environment says) and start it."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings.test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{bench_db}"
     _ensure_database(bench_db)
     import django

@@ -9,12 +9,12 @@ Uses its own PostgreSQL database, afterglow_bench_dispatch (created if missing, 
 truncated at start), and its own Redis database, redis://127.0.0.1:6379/9 (flushed before
 each run). It never touches afterglow, the test databases or another benchmark's database.
 
-What runs is the production machinery, unchanged: `celery -A api worker` processes (each
+What runs is the production machinery, unchanged: `celery -A config worker` processes (each
 `--pool prefork -c 1`: one broker consumer and one child per worker process, so "N workers"
 is N independent consumers and SIGKILL of one is a whole worker dying) and one
-`celery -A api beat` with django-celery-beat's DatabaseScheduler and the production
-schedule written by api/periodic.py (dispatch every 60 s). Workers and beat run with
-api.settings.production (a throwaway secret key, DATABASE_CONN_MAX_AGE at its production
+`celery -A config beat` with django-celery-beat's DatabaseScheduler and the production
+schedule written by config/periodic.py (dispatch every 60 s). Workers and beat run with
+config.settings.production (a throwaway secret key, DATABASE_CONN_MAX_AGE at its production
 default of 60). The only substitution is the channel: patients have a push device, the
 default channel is push, and AFTERGLOW_CHANNEL_OVERRIDES points push at BenchChannel below,
 which does no network I/O and records (reminder id, wall-clock time, pid) in a Redis list
@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 
-from notifications.channels import Channel, Message
+from notifications.channels import Channel, Message, Target
 
 BENCH_DB = "afterglow_bench_dispatch"
 BROKER_URL = "redis://127.0.0.1:6379/9"
@@ -58,6 +58,7 @@ class BenchChannel(Channel):
     """Push, minus the network: records the hand-over in Redis (one RPUSH) and returns."""
 
     name = "push"
+    targets = frozenset({Target.DEVICE})
 
     def __init__(self):
         import redis
@@ -78,7 +79,7 @@ def worker_env(*, stale_claim: int, requeue_after: int, visibility: int) -> dict
     }
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "api.settings.production",
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
             "DJANGO_ALLOWED_HOSTS": "localhost",
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
@@ -108,7 +109,7 @@ class Fleet:
         log = LOG_DIR / f"{self.run}-{name}.log"
         with log.open("w") as fh:
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                [*(prefix or [sys.executable]), "-m", "celery", "-A", "api", *args],
+                [*(prefix or [sys.executable]), "-m", "celery", "-A", "config", *args],
                 cwd=ROOT,
                 env=self.env,
                 start_new_session=True,
@@ -226,9 +227,10 @@ def seed_people(*, patients: int, rng: random.Random) -> None:
     from django.contrib.auth.hashers import make_password
     from django.utils import timezone
 
+    from accounts.models import Clinic
     from notifications.models import Device, Platform
     from notifications.services.plans import default_plan_ensure
-    from outcomes.models import Clinic, Infusion, InfusionStatus, Patient
+    from outcomes.models import Infusion, InfusionStatus, Patient
 
     user_model = get_user_model()
     now = timezone.now()
@@ -348,7 +350,7 @@ def reset_run(*, broker) -> None:
     from django.db import connection
     from django_celery_beat.models import PeriodicTask
 
-    from api.periodic import periodic_tasks_setup
+    from config.periodic import periodic_tasks_setup
 
     with connection.cursor() as cur:
         cur.execute("TRUNCATE notifications_delivery, notifications_reminder")

@@ -13,9 +13,9 @@ its marker says the same sizes are already there, so a re-run starts in seconds;
 previous runs wrote stay, about 1% per run; `--reseed` starts afresh). Redis: db 12 (cache,
 for throttles) and db 13 (Celery broker), both flushed at start; nothing else is touched.
 
-Server: gunicorn as docker-compose.yml's web service (`api.wsgi:application`, 3 sync
+Server: gunicorn as docker-compose.yml's web service (`config.wsgi:application`, 3 sync
 workers, access log, `--forwarded-allow-ips "*"`) on 127.0.0.1, with
-DJANGO_SETTINGS_MODULE=bench.settings: api.settings.production plus the floor app and URL,
+DJANGO_SETTINGS_MODULE=bench.settings: config.settings.production plus the floor app and URL,
 bench-only SECRET_KEY/ALLOWED_HOSTS and throttle rates that never bind (see
 bench/settings.py). PostgreSQL and Redis on loopback. No Celery worker runs: the tasks
 that submissions enqueue (ids only) wait in Redis db 13.
@@ -363,7 +363,7 @@ def start_server(args, port: int) -> subprocess.Popen:
     log = open(OUT_DIR / "load-gunicorn.log", "w")  # noqa: SIM115 - closed with the process
     cmd = [
         str(VENV_BIN / "gunicorn"),
-        "api.wsgi:application",
+        "config.wsgi:application",
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(args.workers),
         "--access-logfile", str(OUT_DIR / "load-access.log"),
@@ -978,7 +978,7 @@ def main(argv: list[str] | None = None) -> dict | None:
             "mix_seconds": args.mix_seconds,
             "warmup_s": WARMUP_S,
             "patients_with_tokens": len(plan["patients"]),
-            "settings": "bench.settings (api.settings.production + floor)",
+            "settings": "bench.settings (config.settings.production + floor)",
             "conn_max_age": dj.DATABASES["default"]["CONN_MAX_AGE"],
             "client": "httpx AsyncClient, separate process",
         },

@@ -230,16 +230,14 @@ def seed(args, rng: random.Random) -> dict:
     from django.db import transaction
     from django.utils import timezone
 
+    from accounts.models import Clinic, ClinicMembership, Role
     from outcomes.models import (
-        Clinic,
-        ClinicMembership,
         Infusion,
         InfusionStatus,
         InstrumentVersion,
         Patient,
         PatientCondition,
         PatientStatus,
-        Role,
     )
 
     user_model = get_user_model()
@@ -543,7 +541,7 @@ def measure(args) -> dict:
     """The measuring process: a fresh interpreter, so peak RSS is its own."""
     from rest_framework.test import APIClient
 
-    from api.models import User
+    from accounts.models import User
     from outcomes.models import InstrumentResponse
 
     seeded = json.loads(SEED_FILE.read_text())

@@ -149,8 +149,9 @@ def seed_people(*, n_infusions: int, rng: random.Random, now) -> list:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
 
+    from accounts.models import Clinic
     from notifications.services.plans import default_plan_ensure
-    from outcomes.models import Clinic, Infusion, InfusionStatus, Patient
+    from outcomes.models import Infusion, InfusionStatus, Patient
 
     user_model = get_user_model()
     n_patients = max(1, -(-n_infusions // INFUSIONS_PER_PATIENT))

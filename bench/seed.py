@@ -161,8 +161,8 @@ class Scorer:
     per distinct key with the product's own validation and scoring."""
 
     def __init__(self) -> None:
+        from outcomes.instruments import definition_for
         from outcomes.models import InstrumentVersion
-        from outcomes.services.instruments import definition_for
 
         self.versions = {
             v.code: v
@@ -325,8 +325,9 @@ def _people(*, args, rng: random.Random, now_dt: datetime, password_hash: str) -
     """Clinics, staff, patients, conditions, care teams, devices (COPY and bulk_create)."""
     from django.contrib.auth import get_user_model
 
+    from accounts.models import Clinic, ClinicMembership, Role
     from notifications.services.plans import default_plan_ensure
-    from outcomes.models import Clinic, ClinicMembership, Patient, Role
+    from outcomes.models import Patient
 
     user_model = get_user_model()
     now_iso = now_dt.isoformat()
@@ -471,7 +472,7 @@ def seed(args) -> dict:
     return {"rows": table_counts(), "written": counts_out, "checks": checks, "seeding": times}
 
 
-def _write_histories(
+def _write_histories(  # noqa: C901 - one linear COPY script of a synthetic network, not logic
     *, args, rng, nrng, now, now_dt, people, histories, scorer, plan_steps, plan_of, plan_step
 ) -> dict:
     """COPY patients and everything that hangs off their histories."""
@@ -883,9 +884,9 @@ def verify(*, sample: int) -> dict:
     from django.db import connection
 
     from outcomes import scoring
+    from outcomes.instruments import definition_for
     from outcomes.models import CheckIn, InstrumentResponse
     from outcomes.services.checkins import ResponseInput, submission_digest
-    from outcomes.services.instruments import definition_for
 
     with connection.cursor() as cur:
         for table, column, target in FOREIGN_KEYS:
@@ -986,8 +987,9 @@ def seed_network(
 
 
 def _ids(*, database: str, summary: dict, seeded: bool, seconds: float) -> NetworkSeed:
+    from accounts.models import Clinic, ClinicMembership, Role
     from notifications.models import Device
-    from outcomes.models import Clinic, ClinicMembership, Patient, PatientStatus, Role
+    from outcomes.models import Patient, PatientStatus
 
     clinics = list(Clinic.objects.filter(slug__startswith="net-clinic-").values_list("id", "slug"))
     clinics.sort(key=lambda c: int(c[1].rsplit("-", 1)[1]))

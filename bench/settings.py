@@ -1,6 +1,6 @@
 """Settings for the load test (`bench.load`): production's, plus the floor endpoint.
 
-Everything comes from api.settings.production (DEBUG off, persistent database connections,
+Everything comes from config.settings.production (DEBUG off, persistent database connections,
 the Redis cache for throttles, whitenoise, security middleware, the same middleware list,
 knox tokens, the same REST framework settings), with only these differences:
 
@@ -25,8 +25,8 @@ os.environ.setdefault(
 )
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
-from api.settings.production import *  # noqa: F403
-from api.settings.production import INSTALLED_APPS, REST_FRAMEWORK
+from config.settings.production import *  # noqa: F403
+from config.settings.production import INSTALLED_APPS, REST_FRAMEWORK
 
 INSTALLED_APPS = [*INSTALLED_APPS, "bench.floor"]
 ROOT_URLCONF = "bench.urls"

@@ -1,21 +1,42 @@
 """Cadence plans as plain data: step validation and due-time arithmetic. No ORM import.
 
+A step's shape is the pydantic model `StepSchema` (as instrument definitions are
+outcomes.instruments.schema); the rules that span steps or need the clinic's instruments
+(keys unique in a plan, instruments each asked once and known, recall windows) are plain
+functions. Either way an error reaches the API as (attr, code, detail), e.g.
+("steps.2.offset_minutes", "invalid", "Whole minutes, at most a year either way.").
+
 Times: every instant is UTC; a step aligned to a local time of day is computed on the
 patient's wall clock in their IANA zone and converted back, so a daylight-saving change
-between the infusion and the reminder moves nothing (STYLE habit 9; mindLAMP shifted
-every reminder by an hour at DST because it scheduled in UTC).
+between the infusion and the reminder moves nothing (docs/house/STYLE.md, habit 9;
+mindLAMP shifted every reminder by an hour at DST because it scheduled in UTC).
 """
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
+from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
 MINUTES_PER_DAY = 24 * 60
-_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+MAX_OFFSET_MINUTES = 366 * MINUTES_PER_DAY
+MAX_WINDOW_HOURS = 30 * 24
 ANCHORS = ("infusion_start", "infusion_end")
+_KEY = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 
 class StepsInvalid(ValueError):
@@ -73,6 +94,187 @@ class Planned:
     notes: tuple[str, ...] = field(default=())
 
 
+# --- The step schema -----------------------------------------------------------------------
+
+
+def _rule(detail: str, *, on: str | None = None) -> PydanticCustomError:
+    """A rule of ours, reported with the code "invalid" and exactly `detail`; on another
+    field than the one that checks it when `on` says so."""
+    return PydanticCustomError("invalid", detail, {"on": on} if on else None)
+
+
+def _local_time(value: object) -> object:
+    """'HH:MM' (anything time.fromisoformat reads, without seconds or a zone) -> time."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = time.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if not parsed.second and not parsed.tzinfo:
+                return parsed
+    raise ValueError("not a local time of day")
+
+
+class StepSchema(BaseModel):
+    """One step of a plan as a clinic writes it. Strict: 60, never "60", 60.0 or true;
+    extra="forbid": a misspelt field is an error, not a silently ignored setting.
+
+    Fields are declared in the order the API has always listed their errors, and a rule
+    reads only fields declared above it (ValidationInfo.data holds those that were valid).
+    Python's re checks the key, as it did for every key already stored (its `$` also
+    matches before a final newline)."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid", regex_engine="python-re")
+
+    key: Annotated[str, Field(pattern=_KEY)]
+    anchor: Literal["infusion_start", "infusion_end"] = "infusion_end"
+    offset_minutes: Annotated[int, Field(ge=-MAX_OFFSET_MINUTES, le=MAX_OFFSET_MINUTES)]
+    window_hours: Annotated[int, Field(ge=1, le=MAX_WINDOW_HOURS)]
+    instruments: Annotated[list[str], Field(min_length=1)]
+    align_local_time: Annotated[time | None, BeforeValidator(_local_time)] = None
+    nudge_count: Annotated[int, Field(ge=0, le=5)] = 0
+    # 0 when the step has no nudges, whatever was sent (it is not read then).
+    nudge_interval_minutes: Annotated[int, Field(ge=15)] = Field(default=0, validate_default=True)
+    label: Annotated[str, Field(max_length=80)] = ""
+
+    @field_validator("align_local_time")
+    @classmethod
+    def _whole_days_only(cls, value: time | None, info: ValidationInfo) -> time | None:
+        offset = info.data.get("offset_minutes")
+        if value is not None and offset is not None and offset % MINUTES_PER_DAY:
+            raise _rule("Only a whole-day offset can align to a time of day.")
+        return value
+
+    @field_validator("nudge_interval_minutes", mode="wrap")
+    @classmethod
+    def _nudges_in_window(
+        cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> int:
+        count = info.data.get("nudge_count")
+        if not count:  # none, or a count that is itself invalid
+            return 0
+        interval: int = handler(value)
+        window = info.data.get("window_hours")
+        if window is not None and count * interval >= window * 60:
+            raise _rule("Every nudge must fall inside the window.", on="nudge_count")
+        return interval
+
+    def step(self) -> Step:
+        return Step(
+            key=self.key,
+            label=self.label,
+            anchor=self.anchor,
+            offset_minutes=self.offset_minutes,
+            instruments=tuple(self.instruments),
+            window_hours=self.window_hours,
+            align_local_time=self.align_local_time,
+            nudge_count=self.nudge_count,
+            nudge_interval_minutes=self.nudge_interval_minutes,
+        )
+
+
+_PLAN = TypeAdapter(
+    Annotated[list[StepSchema], Field(min_length=1)], config=ConfigDict(strict=True)
+)
+_FIELDS = tuple(StepSchema.model_fields)
+
+# What the API says about a field pydantic refused for its own reasons (a wrong type, a
+# value out of range, a missing field), whatever pydantic's wording.
+_FIELD_ERRORS: dict[str, tuple[str, str]] = {
+    "key": ("invalid", "A short lower-case key, e.g. 'day-7'."),
+    "anchor": ("invalid_choice", f"One of {', '.join(ANCHORS)}."),
+    "offset_minutes": ("invalid", "Whole minutes, at most a year either way."),
+    "window_hours": ("invalid", "Whole hours from 1 to 720."),
+    "instruments": ("invalid", "A non-empty list of instrument codes."),
+    "align_local_time": ("invalid", "A local time of day, 'HH:MM'."),
+    "nudge_count": ("invalid", "From 0 to 5 nudges."),
+    "nudge_interval_minutes": ("invalid", "At least 15 minutes between nudges."),
+    "label": ("invalid", "At most 80 characters."),
+}
+assert set(_FIELD_ERRORS) == set(_FIELDS), "a field without its message"
+
+
+class _Error(NamedTuple):
+    step: int
+    field: str | None  # None: the step itself
+    item: int | None  # the position in the list, for "instruments.<item>"
+    code: str
+    detail: str
+
+    @property
+    def attr(self) -> str:
+        attr = f"steps.{self.step}"
+        if self.field is not None:
+            attr += f".{self.field}"
+        if self.item is not None:
+            attr += f".{self.item}"
+        return attr
+
+    def order(self) -> tuple:
+        # Per step: the step itself, unknown fields by name, then the fields in order.
+        if self.field is None:
+            return (self.step, 0)
+        if self.field not in _FIELD_ERRORS:
+            return (self.step, 1, self.field)
+        return (self.step, 2, _FIELDS.index(self.field), -1 if self.item is None else self.item)
+
+
+def _house_error(error: ErrorDetails) -> _Error:
+    """Map one pydantic error of a plan's step to the API's code and message."""
+    step, *rest = error["loc"]
+    assert isinstance(step, int)  # the plan's own errors (loc ()) are handled before
+    if not rest:
+        return _Error(step, None, None, "invalid", "A step is an object.")
+    name = str(rest[0])
+    if name not in _FIELD_ERRORS:
+        return _Error(step, name, None, "unknown_field", f"Unknown field '{name}'.")
+    if error["type"] == "invalid":  # one of our rules: its own message
+        on = (error.get("ctx") or {}).get("on") or name
+        return _Error(step, on, None, "invalid", error["msg"])
+    return _Error(step, name, None, *_FIELD_ERRORS[name])
+
+
+# --- Rules across steps and against the clinic's instruments --------------------------------
+
+
+def _plan_errors(
+    raw: list[Any], refused: set[tuple[int, str | None]], recall_hours: Mapping[str, int] | None
+) -> Iterator[_Error]:
+    """Keys unique in the plan; a step's instruments each asked once, and known to the
+    clinic. Checked on every key and instrument list the schema accepted, in a step with
+    other errors too, so that one answer names every problem (strict: as sent). A repeated
+    code and an unknown one are both reported."""
+    keys: set[str] = set()
+    for i, step in enumerate(raw):
+        if not isinstance(step, dict):
+            continue
+        if (i, "key") not in refused:
+            key = step["key"]
+            if key in keys:
+                yield _Error(i, "key", None, "duplicate", f"Key '{key}' is used twice.")
+            keys.add(key)
+        if (i, "instruments") in refused:
+            continue
+        codes: list[str] = step["instruments"]
+        if len(set(codes)) != len(codes):
+            yield _Error(i, "instruments", None, "duplicate", "An instrument is listed twice.")
+        for j, code in enumerate(codes):
+            if recall_hours is not None and code not in recall_hours:
+                yield _Error(
+                    i, "instruments", j, "unknown_instrument", f"Unknown instrument '{code}'."
+                )
+
+
+def _by_attr(errors: Iterable[_Error]) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for e in sorted(errors, key=_Error.order):
+        out.setdefault(e.attr, []).append((e.code, e.detail))
+    return out
+
+
 def _nominal_offset(step: Step) -> int:
     # For the recall rule, a step anchored on the infusion's start is treated as if the
     # infusion took no time: the conservative reading (it can only be further apart).
@@ -83,115 +285,40 @@ def parse_steps(raw: object, *, recall_hours: Mapping[str, int] | None) -> list[
     """Validate a plan's steps. `recall_hours` maps each instrument code the clinic may ask
     to its recall window in hours (from its definition); None skips the instrument checks
     (re-reading steps that were checked when saved)."""
-    errors: dict[str, list[tuple[str, str]]] = {}
-
-    def err(attr: str, code: str, detail: str) -> None:
-        errors.setdefault(attr, []).append((code, detail))
-
-    if not isinstance(raw, list) or not raw:
-        raise StepsInvalid({"steps": [("invalid", "A plan has a non-empty list of steps.")]})
-    steps: list[Step] = []
-    keys: set[str] = set()
-    for i, item in enumerate(raw):
-        at = f"steps.{i}"
-        if not isinstance(item, dict):
-            err(at, "invalid", "A step is an object.")
-            continue
-        unknown = set(item) - {
-            "key",
-            "label",
-            "anchor",
-            "offset_minutes",
-            "instruments",
-            "window_hours",
-            "align_local_time",
-            "nudge_count",
-            "nudge_interval_minutes",
-        }
-        for name in sorted(unknown):
-            err(f"{at}.{name}", "unknown_field", f"Unknown field '{name}'.")
-        key = item.get("key")
-        if not isinstance(key, str) or not _KEY.match(key):
-            err(f"{at}.key", "invalid", "A short lower-case key, e.g. 'day-7'.")
-        elif key in keys:
-            err(f"{at}.key", "duplicate", f"Key '{key}' is used twice.")
-        else:
-            keys.add(key)
-        anchor = item.get("anchor", "infusion_end")
-        if anchor not in ANCHORS:
-            err(f"{at}.anchor", "invalid_choice", f"One of {', '.join(ANCHORS)}.")
-        offset = item.get("offset_minutes")
-        if not _is_int(offset) or abs(offset) > 366 * MINUTES_PER_DAY:
-            err(f"{at}.offset_minutes", "invalid", "Whole minutes, at most a year either way.")
-            offset = None
-        window = item.get("window_hours")
-        if not _is_int(window) or not 1 <= window <= 30 * 24:
-            err(f"{at}.window_hours", "invalid", "Whole hours from 1 to 720.")
-        instruments = item.get("instruments")
-        if (
-            not isinstance(instruments, list)
-            or not instruments
-            or not all(isinstance(c, str) for c in instruments)
-        ):
-            err(f"{at}.instruments", "invalid", "A non-empty list of instrument codes.")
-            instruments = []
-        elif len(set(instruments)) != len(instruments):
-            err(f"{at}.instruments", "duplicate", "An instrument is listed twice.")
-        for j, code in enumerate(instruments):
-            if recall_hours is not None and code not in recall_hours:
-                err(f"{at}.instruments.{j}", "unknown_instrument", f"Unknown instrument '{code}'.")
-        align = item.get("align_local_time")
-        align_t = None
-        if align is not None:
-            try:
-                align_t = time.fromisoformat(align) if isinstance(align, str) else None
-            except ValueError:
-                align_t = None
-            if align_t is None or align_t.second or align_t.tzinfo:
-                err(f"{at}.align_local_time", "invalid", "A local time of day, 'HH:MM'.")
-                align_t = None
-            elif offset is not None and offset % MINUTES_PER_DAY:
-                err(
-                    f"{at}.align_local_time",
-                    "invalid",
-                    "Only a whole-day offset can align to a time of day.",
-                )
-        count = item.get("nudge_count", 0)
-        interval = item.get("nudge_interval_minutes", 0)
-        if not _is_int(count) or not 0 <= count <= 5:
-            err(f"{at}.nudge_count", "invalid", "From 0 to 5 nudges.")
-        elif count and (not _is_int(interval) or interval < 15):
-            err(f"{at}.nudge_interval_minutes", "invalid", "At least 15 minutes between nudges.")
-        elif _is_int(window) and _is_int(interval) and count * interval >= window * 60:
-            err(f"{at}.nudge_count", "invalid", "Every nudge must fall inside the window.")
-        label = item.get("label", "")
-        if not isinstance(label, str) or len(label) > 80:
-            err(f"{at}.label", "invalid", "At most 80 characters.")
-        if not errors.get(at) and not any(k.startswith(f"{at}.") for k in errors):
-            steps.append(
-                Step(
-                    key=key,
-                    label=label,
-                    anchor=anchor,
-                    offset_minutes=offset,
-                    instruments=tuple(instruments),
-                    window_hours=window,
-                    align_local_time=align_t,
-                    nudge_count=count,
-                    nudge_interval_minutes=interval if count else 0,
-                )
-            )
-    if not errors and recall_hours is not None:
-        _check_recall(steps, recall_hours, errors)
+    try:
+        schemas = _PLAN.validate_python(raw)
+    except ValidationError as exc:
+        if any(not e["loc"] for e in exc.errors()):
+            raise StepsInvalid(
+                {"steps": [("invalid", "A plan has a non-empty list of steps.")]}
+            ) from exc
+        schemas = []
+        found: dict[tuple[int, str | None], _Error] = {}
+        for error in map(_house_error, exc.errors()):
+            # One error per field: a list with several wrong items is one wrong list.
+            found.setdefault((error.step, error.field), error)
+    else:
+        found = {}
+    assert isinstance(raw, list)  # the schema said so
+    errors = [*found.values(), *_plan_errors(raw, set(found), recall_hours)]
     if errors:
-        raise StepsInvalid(errors)
+        raise StepsInvalid(_by_attr(errors))
+    steps = [s.step() for s in schemas]
+    if recall_hours is not None:
+        recall_errors = _check_recall(steps, recall_hours)
+        if recall_errors:
+            raise StepsInvalid(recall_errors)
     return sorted(steps, key=lambda s: (_nominal_offset(s), s.key))
 
 
-def _check_recall(steps: list[Step], recall_hours: Mapping[str, int], errors: dict) -> None:
+def _check_recall(
+    steps: list[Step], recall_hours: Mapping[str, int]
+) -> dict[str, list[tuple[str, str]]]:
     """A step may only ask an instrument whose recall window has passed since the previous
-    ask (INSTRUMENTS.md: PHQ-9/GAD-7 ask about 2 weeks, PCL-5 a month; hours and 1-2 days
-    use "now / past 24 h" measures)."""
+    ask (docs/clinical/INSTRUMENTS.md: PHQ-9/GAD-7 ask about 2 weeks, PCL-5 a month; hours
+    and 1-2 days use "now / past 24 h" measures). A plain function: it reads the clinic's
+    instruments and the whole plan, and runs once every step is valid."""
+    errors: dict[str, list[tuple[str, str]]] = {}
     index = {id(s): i for i, s in enumerate(steps)}
     for code in sorted({c for s in steps for c in s.instruments}):
         asking = sorted((s for s in steps if code in s.instruments), key=_nominal_offset)
@@ -207,10 +334,7 @@ def _check_recall(steps: list[Step], recall_hours: Mapping[str, int], errors: di
                         f"{gap / 60:g} h after step '{prev.key}'.",
                     )
                 )
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return errors
 
 
 def plan_step(

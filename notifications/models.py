@@ -1,7 +1,8 @@
 """Reminders and delivery: cadence plans, reminder rows, devices, contact points, the
 delivery outbox, and patient/clinic preferences.
 
-The due time is a column (STYLE habit 6): a partial index serves the dispatcher's poll;
+The due time is a column (docs/house/STYLE.md, habit 6): a partial index serves the dispatcher's
+poll;
 rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers and
 beats can run and none double-sends. No reminder is ever an ETA task in the broker.
 """
@@ -19,7 +20,7 @@ class CadencePlan(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     clinic = models.ForeignKey(
-        "outcomes.Clinic", on_delete=models.CASCADE, related_name="cadence_plans"
+        "accounts.Clinic", on_delete=models.CASCADE, related_name="cadence_plans"
     )
     name = models.CharField(max_length=100)
     is_default = models.BooleanField(default=False)
@@ -73,7 +74,7 @@ class Channel(models.TextChoices):
 
 class ClinicNotificationSettings(models.Model):
     clinic = models.OneToOneField(
-        "outcomes.Clinic", on_delete=models.CASCADE, related_name="notification_settings"
+        "accounts.Clinic", on_delete=models.CASCADE, related_name="notification_settings"
     )
     default_channels = models.JSONField(default=list)
     quiet_hours_start = models.TimeField(null=True, blank=True)
@@ -261,7 +262,7 @@ class DeliveryKind(models.TextChoices):
 
 
 class Delivery(models.Model):
-    """The outbox (STYLE habit 7): written before the provider is called, records the
+    """The outbox (docs/house/STYLE.md, habit 7): written before the provider is called, records the
     outcome. One row per message, channel and target."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -285,6 +286,14 @@ class Delivery(models.Model):
     )
     urgent = models.BooleanField(
         default=False, help_text="A safety alert: the text asks for attention now."
+    )
+    alert = models.ForeignKey(
+        "outcomes.SafetyAlert",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The safety alert an urgent notice is about (one of its check-in's alerts).",
     )
     dedupe_key = models.CharField(
         max_length=120,

@@ -6,9 +6,10 @@ from uuid import UUID
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from outcomes.errors import NotFoundError
-from outcomes.models import Patient, Role
-from outcomes.selectors import clinic_ids_for
+from accounts.errors import NotFoundError
+from accounts.models import Role
+from accounts.selectors import clinic_ids_for
+from outcomes.models import Patient
 
 from .models import CadencePlan, Reminder, ReminderStatus
 

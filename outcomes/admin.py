@@ -1,50 +1,12 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import (
-    Clinic,
-    ClinicMembership,
-    ClinicSecuritySettings,
-    InstrumentVersion,
-    Patient,
-    PatientCondition,
-)
-
-
-@admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "timezone", "created_at"]
-    search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
-
-
-@admin.register(ClinicMembership)
-class ClinicMembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "clinic", "role", "created_at"]
-    list_filter = ["role", "clinic"]
-    search_fields = ["user__username", "clinic__name"]
-    autocomplete_fields = ["user", "clinic"]
+from outcomes.models import InstrumentVersion, Patient, PatientCondition
 
 
 class PatientConditionInline(admin.TabularInline):
     model = PatientCondition
     extra = 0
-
-
-@admin.register(ClinicSecuritySettings)
-class ClinicSecuritySettingsAdmin(SimpleHistoryAdmin):
-    """Read-only here: the policy is changed by the clinic's admins through the API's one
-    service (api/mfa.py), which also signs out staff without an authenticator; a save
-    here would skip that."""
-
-    list_display = ["clinic", "require_staff_mfa", "updated_at"]
-    readonly_fields = ["require_staff_mfa"]
-    list_filter = ["require_staff_mfa"]
-    autocomplete_fields = ["clinic"]
-
-    def has_delete_permission(self, request, obj=None):
-        # Deleting the row would turn the clinic's MFA requirement off, unrecorded.
-        return False
 
 
 @admin.register(Patient)

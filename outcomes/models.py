@@ -1,66 +1,18 @@
-"""The clinical domain: clinics and their staff, patients, instruments, check-ins.
+"""The clinical domain: patients, instruments, check-ins, infusions, outcomes, safety.
 
-Public ids are UUIDs (API.md). Invariants live in the database as well as in services.
+Clinics, staff and roles live in accounts (the tenancy every layer builds on).
+
+Public ids are UUIDs (docs/house/API.md). Invariants live in the database as well as in services.
 """
 
 import uuid
-import zoneinfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-
-def validate_iana_zone(value: str) -> None:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationError(f"'{value}' is not an IANA time zone.") from exc
-
-
-class Clinic(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=60, unique=True)
-    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_iana_zone])
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Role(models.TextChoices):
-    CLINICIAN = "clinician", "Clinician"
-    SCHEDULER = "scheduler", "Scheduler"
-    CLINIC_ADMIN = "clinic_admin", "Clinic admin"
-
-
-class ClinicMembership(models.Model):
-    """A staff user's role at one clinic. A person may hold several roles at a clinic."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=20, choices=Role.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["user", "clinic", "role"], name="membership_unique_role"
-            ),
-            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} - {self.role} at {self.clinic}"
+from accounts.models import Clinic, validate_iana_zone
 
 
 class Condition(models.TextChoices):
@@ -282,7 +234,7 @@ class LatestScore(models.Model):
         return f"{self.instrument_code} latest for {self.patient_id}"
 
 
-# --- treatment records (issue 3) -----------------------------------------------------
+# --- treatment records ------------------------------------------------------------------
 class CourseKind(models.TextChoices):
     INDUCTION = "induction", "Induction series"
     MAINTENANCE = "maintenance", "Maintenance"
@@ -373,10 +325,10 @@ class Infusion(models.Model):
         return f"Infusion {self.id}"
 
 
-# --- outcome settings (issue 4) -------------------------------------------------------
+# --- outcome settings -------------------------------------------------------------------
 class ClinicOutcomeSettings(models.Model):
     """A clinic's own outcome thresholds for one instrument; unset fields fall back to the
-    instrument definition's defaults (INSTRUMENTS.md)."""
+    instrument definition's defaults (docs/clinical/INSTRUMENTS.md)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="outcome_settings")
@@ -409,7 +361,7 @@ class ClinicOutcomeSettings(models.Model):
         return f"{self.instrument_code} thresholds of {self.clinic_id}"
 
 
-# --- safety (issue 5) -------------------------------------------------------------------
+# --- safety -----------------------------------------------------------------------------
 class AlertStatus(models.TextChoices):
     OPEN = "open", "Open"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
@@ -495,7 +447,7 @@ class SafetyAlert(models.Model):
         return f"{self.rule} alert {self.id}"
 
 
-# --- privacy (issue 5) ------------------------------------------------------------------
+# --- privacy ----------------------------------------------------------------------------
 class Consent(models.Model):
     """A patient's acceptance of one version of a document (privacy notice, data use)."""
 
@@ -520,7 +472,7 @@ class Consent(models.Model):
         return f"{self.document} v{self.version} by {self.patient_id}"
 
 
-# --- stored durability (issue 6) --------------------------------------------------------
+# --- stored durability ------------------------------------------------------------------
 class OutcomeState(models.Model):
     """Whether a patient's stored infusion outcomes are current. Every change to what they
     are computed from (a check-in, an infusion, a withdrawal) bumps `version` in the
@@ -576,21 +528,3 @@ class InfusionOutcomeRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_code} outcome of infusion {self.infusion_id}"
-
-
-# --- security (issue 5) -----------------------------------------------------------------
-class ClinicSecuritySettings(models.Model):
-    """How a clinic's staff sign in. With `require_staff_mfa`, every staff member of the
-    clinic signs in with a password and a TOTP code (api/mfa.py); patients never do."""
-
-    clinic = models.OneToOneField(
-        Clinic, on_delete=models.CASCADE, related_name="security_settings"
-    )
-    require_staff_mfa = models.BooleanField(
-        default=False, help_text="Staff must present an authenticator code at sign-in."
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
-
-    def __str__(self) -> str:
-        return f"Security settings of {self.clinic_id}"

@@ -1,11 +1,27 @@
 """Tasks of the clinical domain. They take ids, never health data."""
 
-from celery import shared_task
+import logging
 
-from .models import Patient
+from celery import shared_task
+from django.utils import timezone
+
+from outcomes.models import EnrolmentCode, Patient
+
 from .services.benefit import benefit_review, benefit_reviews_due
 from .services.outcome_records import outcome_records_refresh, outcome_records_refresh_stale
 from .services.safety import alerts_escalate_due
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="outcomes.enrolment_codes_purge_expired")
+def enrolment_codes_purge_expired() -> int:
+    """Delete unused enrolment codes past their expiry: they can no longer enrol anyone."""
+    deleted, _ = EnrolmentCode.objects.filter(
+        expires_at__lt=timezone.now(), used_at__isnull=True
+    ).delete()
+    logger.info("purged %d expired enrolment codes", deleted)
+    return deleted
 
 
 @shared_task(name="outcomes.alerts_escalate", acks_late=True)

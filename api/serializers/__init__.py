@@ -10,12 +10,10 @@ from drf_spectacular.utils import (
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum
 from rest_framework import serializers
 
+from accounts.models import Clinic, ClinicMembership
 from api.openapi import ErrorItemSerializer
-from outcomes.audit import audit_touch
 from outcomes.models import (
     CheckIn,
-    Clinic,
-    ClinicMembership,
     Condition,
     InstrumentResponse,
     InstrumentVersion,
@@ -23,6 +21,7 @@ from outcomes.models import (
     Patient,
     PatientStatus,
 )
+from outcomes.services.safety import safety_notice_for
 
 MAX_TEXT = 200
 
@@ -310,11 +309,6 @@ class PatientSerializer(serializers.ModelSerializer):
     def get_access(self, obj) -> str:
         return "clinical"
 
-    def to_representation(self, instance):
-        # Listing patients with their latest scores is a read of their health data.
-        audit_touch(patient_ids=[instance.id])
-        return super().to_representation(instance)
-
     @extend_schema_field(
         serializers.ListField(child=serializers.ChoiceField(choices=Condition.choices))
     )
@@ -441,7 +435,5 @@ class CheckInSubmittedSerializer(CheckInSerializer):
 
     @extend_schema_field(SafetyNoticeSerializer(allow_null=True))
     def get_safety(self, obj) -> dict | None:
-        from outcomes.services.safety import safety_notice_for
-
         notice = safety_notice_for(obj)
         return SafetyNoticeSerializer(notice).data if notice else None

@@ -5,11 +5,11 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
-from outcomes.audit import audit_touch
 from outcomes.models import AlertStatus, SafetyAlert
 from outcomes.selectors import HEALTH_DATA_ROLES, access_alert, alerts_for_staff
 from outcomes.services.safety import alert_acknowledge, alert_resolve
 
+from ..auditing import AuditPageMixin
 from ..pagination import ListPagination
 from ..permissions import IsStaffWithRole
 
@@ -24,10 +24,6 @@ class SafetyAlertSerializer(serializers.ModelSerializer):
     resolved_by = serializers.CharField(
         source="resolved_by.username", allow_null=True, default=None
     )
-
-    def to_representation(self, instance):
-        audit_touch(patient_ids=[instance.patient_id])
-        return super().to_representation(instance)
 
     class Meta:
         model = SafetyAlert
@@ -58,16 +54,12 @@ class AlertFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=AlertStatus.choices)
     patient = django_filters.UUIDFilter(field_name="patient_id")
 
-    def to_representation(self, instance):
-        audit_touch(patient_ids=[instance.patient_id])
-        return super().to_representation(instance)
-
     class Meta:
         model = SafetyAlert
         fields = ["status", "patient"]
 
 
-class AlertListView(generics.ListAPIView):
+class AlertListView(AuditPageMixin, generics.ListAPIView):
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
     serializer_class = SafetyAlertSerializer

@@ -4,11 +4,10 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 
-from outcomes.models import Role
-from outcomes.selectors import clinic_ids_for
+from accounts.models import AuditEvent, Role
+from accounts.selectors import clinic_ids_for
 
 from ..filters import UtcDateTimeFilter
-from ..models import AuditEvent
 from ..pagination import ListPagination
 from ..permissions import IsStaffWithRole
 

@@ -6,25 +6,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from notifications.services.devices import (
-    devices_unregister_for_token,
-    devices_unregister_for_user,
-)
-from outcomes.audit import audit_touch
-from outcomes.errors import DomainValidationError, NotFoundError
-from outcomes.models import Clinic, Role
-from outcomes.selectors import clinic_ids_for, memberships_for
-from outcomes.services import enrolment_code_redeem
-
-from ..auth import device_token_issue, device_token_revoke, device_tokens_revoke_all
-from ..lockout import (
+from accounts.errors import DomainValidationError
+from accounts.lockout import (
     LockedOut,
     lockout_check,
     lockout_is_locked,
     lockout_record_failure,
     lockout_record_success,
 )
-from ..mfa import (
+from accounts.models import Clinic, Role
+from accounts.selectors import access_clinic, memberships_for
+from accounts.services.mfa import (
     Challenge,
     Provisioning,
     clinic_security_settings_for,
@@ -41,6 +33,17 @@ from ..mfa import (
     totp_device_remove,
     totp_device_start,
 )
+from accounts.services.tokens import (
+    device_token_issue,
+    device_token_revoke,
+    device_tokens_revoke_all,
+)
+from notifications.services.devices import (
+    devices_unregister_for_token,
+    devices_unregister_for_user,
+)
+from outcomes.services import enrolment_code_redeem
+
 from ..permissions import IsStaffWithRole
 from ..serializers import (
     AccountSerializer,
@@ -104,7 +107,7 @@ class SignInView(APIView):
         s = SignInSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         # django-axes watches authenticate() and flags a lockout on Django's request (the
-        # one DRF wraps), where its middleware and api/lockout.py look for it.
+        # one DRF wraps), where its middleware and accounts/lockout.py look for it.
         user = authenticate(
             request._request,
             username=s.validated_data["username"],
@@ -452,9 +455,9 @@ class ClinicSecuritySettingsView(APIView):
     staff_roles = ADMIN_ROLES
 
     def _clinic(self, clinic_id) -> Clinic:
-        if clinic_id not in clinic_ids_for(user=self.request.user, roles=ADMIN_ROLES):
-            raise NotFoundError
-        return Clinic.objects.get(id=clinic_id)
+        return access_clinic(
+            user=self.request.user, clinic_id=clinic_id, roles=ADMIN_ROLES, audit=False
+        )
 
     @extend_schema(
         operation_id="clinics_security_settings_retrieve",
@@ -513,13 +516,11 @@ class StaffMfaEnrolmentCodeView(APIView):
         tags=["auth"],
     )
     def post(self, request, clinic_id, user_id):
-        if clinic_id not in clinic_ids_for(user=request.user, roles=ADMIN_ROLES):
-            raise NotFoundError
-        clinic = Clinic.objects.get(id=clinic_id)
+        # Audited: who let whom enrol.
+        clinic = access_clinic(user=request.user, clinic_id=clinic_id, roles=ADMIN_ROLES)
         row, code = staff_mfa_enrolment_code_issue(
             clinic=clinic, user_id=user_id, issued_by=request.user
         )
-        audit_touch(clinic_id=clinic.id)  # who let whom enrol, in the audit log
         body = {
             "code": code,
             "expires_at": row.expires_at,

@@ -1,8 +1,8 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 
-from outcomes.models import Clinic
-from outcomes.selectors import clinics_for_staff
+from accounts.models import Clinic
+from accounts.selectors import clinics_for_staff
 
 from ..serializers import ClinicSerializer
 

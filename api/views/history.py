@@ -9,12 +9,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from outcomes.audit import audit_touch
-from outcomes.selectors import HEALTH_DATA_ROLES, access_alert
+from outcomes.selectors import HEALTH_DATA_ROLES, access_alert, access_infusion
 from outcomes.selectors.history import history_entries
 
 from ..permissions import IsStaffWithRole
-from .infusions import access_infusion
 
 
 class FieldChangeSerializer(serializers.Serializer):
@@ -60,6 +58,5 @@ class AlertHistoryView(APIView):
         tags=["alerts"],
     )
     def get(self, request, alert_id):
-        alert = access_alert(user=request.user, alert_id=alert_id)
-        audit_touch(patient_ids=[alert.patient_id])
+        alert = access_alert(user=request.user, alert_id=alert_id)  # audited
         return Response(HistoryEntrySerializer(history_entries(record=alert), many=True).data)

@@ -4,10 +4,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
-from outcomes.audit import audit_touch
-from outcomes.errors import DomainValidationError, NotFoundError
+from accounts.errors import DomainValidationError
 from outcomes.models import Infusion, TreatmentCourse
-from outcomes.selectors import HEALTH_DATA_ROLES, access_patient
+from outcomes.selectors import HEALTH_DATA_ROLES, access_infusion, access_patient
 from outcomes.services.infusions import (
     infusion_cancel,
     infusion_schedule,
@@ -25,19 +24,6 @@ from ..serializers.treatment import (
     TreatmentCourseCreateSerializer,
     TreatmentCourseSerializer,
 )
-
-
-def access_infusion(*, user, infusion_id) -> Infusion:
-    try:
-        infusion = Infusion.objects.select_related("patient").get(
-            id=infusion_id,
-            patient__clinic__memberships__user=user,
-            patient__clinic__memberships__role__in=list(HEALTH_DATA_ROLES),
-        )
-    except (Infusion.DoesNotExist, ValueError) as exc:
-        raise NotFoundError from exc
-    audit_touch(patient_ids=[infusion.patient_id])
-    return infusion
 
 
 def _write_fields(data: dict) -> dict:

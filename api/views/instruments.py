@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 
-from outcomes.errors import NotFoundError
+from accounts.errors import NotFoundError
 from outcomes.selectors import instrument_clinic_ids_for, instrument_versions_visible
 
 from ..filters import InstrumentFilter

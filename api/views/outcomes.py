@@ -2,32 +2,27 @@
 curve, charts, booster windows and exports. Views parse, call selectors, render."""
 
 import csv
-from dataclasses import asdict
 
 from django.http import HttpResponse, StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from accounts.models import Clinic
+from accounts.selectors import access_clinic
 from outcomes import charts
-from outcomes.analytics.booster import propose_booster
-from outcomes.analytics.durability import Point
-from outcomes.audit import audit_touch
-from outcomes.errors import DomainValidationError, NotFoundError
 from outcomes.exports.csv import checkins_csv_rows, neutralise_cell
 from outcomes.exports.fhir import patient_bundle
-from outcomes.models import Clinic, Infusion, InstrumentResponse, Patient
-from outcomes.selectors import HEALTH_DATA_ROLES, access_patient, clinic_ids_for
-from outcomes.selectors.analytics import (
-    clinic_cohort,
-    infusion_events,
-    instrument_infos,
-    patient_courses,
-    patient_outcomes,
-    patient_series,
+from outcomes.models import Patient
+from outcomes.selectors import HEALTH_DATA_ROLES, access_patient, responses_for_export
+from outcomes.selectors.outcomes import (
+    clinic_durability,
+    clinic_durability_chart,
+    patient_booster,
+    patient_trajectory,
+    patient_trajectory_chart,
 )
 
 from ..permissions import IsPatient, IsStaffWithRole, request_patient
@@ -54,55 +49,6 @@ def _query(serializer_class, request) -> dict:
     return s.validated_data
 
 
-def _unknown_instrument(code: str) -> DomainValidationError:
-    return DomainValidationError.single(
-        "instrument", "unknown_instrument", f"No scored instrument '{code}'."
-    )
-
-
-def build_trajectory(patient: Patient, code: str | None) -> dict:
-    """Everything the app needs to chart a patient, in a constant number of queries."""
-    codes = [code] if code else None
-    events, courses = patient_courses(patient=patient, codes=codes)
-    if (
-        code
-        and code not in courses
-        and code not in instrument_infos(clinic_id=patient.clinic_id, codes=codes)
-    ):
-        raise _unknown_instrument(code)
-    instruments = [
-        {
-            "code": c,
-            "title": course.info.title,
-            "scale_min": course.info.scale[0],
-            "scale_max": course.info.scale[1],
-            "bands": [
-                {"min": lo, "max": hi, "label": label} for lo, hi, label in course.info.bands
-            ],
-            "thresholds": asdict(course.info.thresholds),
-            "points": [
-                {"answered_at": at, "score": total, "band": band}
-                for at, total, band in course.series
-            ],
-            "outcomes": _outcome_rows(course.outcomes),
-        }
-        for c, course in courses.items()
-    ]
-    return {
-        "patient": patient.id,
-        "timezone": patient.timezone,
-        "infusions": [
-            {"id": e.id, "number": n, "started_at": e.started_at, "ended_at": e.ended_at}
-            for n, e in enumerate(events, start=1)
-        ],
-        "instruments": instruments,
-    }
-
-
-def _outcome_rows(outs) -> list[dict]:
-    return [{**asdict(o), "infusion_number": n} for n, o in enumerate(outs, start=1)]
-
-
 class PatientTrajectoryView(generics.GenericAPIView):
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
@@ -117,7 +63,7 @@ class PatientTrajectoryView(generics.GenericAPIView):
     def get(self, request, patient_id):
         patient = access_patient(user=request.user, patient_id=patient_id)
         code = _query(TrajectoryQuerySerializer, request).get("instrument")
-        return Response(TrajectorySerializer(build_trajectory(patient, code)).data)
+        return Response(TrajectorySerializer(patient_trajectory(patient=patient, code=code)).data)
 
 
 class MyTrajectoryView(generics.GenericAPIView):
@@ -133,7 +79,7 @@ class MyTrajectoryView(generics.GenericAPIView):
     def get(self, request):
         patient = request_patient(request)
         code = _query(TrajectoryQuerySerializer, request).get("instrument")
-        return Response(TrajectorySerializer(build_trajectory(patient, code)).data)
+        return Response(TrajectorySerializer(patient_trajectory(patient=patient, code=code)).data)
 
 
 class PatientOutcomesView(generics.GenericAPIView):
@@ -152,7 +98,7 @@ class PatientOutcomesView(generics.GenericAPIView):
     def get(self, request, patient_id):
         patient = access_patient(user=request.user, patient_id=patient_id)
         code = request.query_params.get("instrument", "PHQ-9")
-        trajectory = build_trajectory(patient, code)
+        trajectory = patient_trajectory(patient=patient, code=code)
         rows = trajectory["instruments"][0]["outcomes"] if trajectory["instruments"] else []
         return Response(InfusionOutcomeSerializer(rows, many=True).data)
 
@@ -172,75 +118,13 @@ class PatientTrajectoryChartView(generics.GenericAPIView):
     def get(self, request, patient_id):
         patient = access_patient(user=request.user, patient_id=patient_id)
         q = _query(ChartQuerySerializer, request)
-        return _trajectory_chart(patient, q["instrument"], q["format"])
-
-
-def _trajectory_chart(patient: Patient, code: str, fmt: str) -> HttpResponse:
-    infos = instrument_infos(clinic_id=patient.clinic_id, codes=[code])
-    if code not in infos:
-        raise _unknown_instrument(code)
-    info = infos[code]
-    series = patient_series(patient=patient, codes=[code]).get(code, [])
-    points = [Point(at=at, score=total) for at, total, _ in series]
-    events = infusion_events(Infusion.objects.filter(patient=patient))
-    outs = patient_outcomes(patient=patient, info=info, points=points, events=events)
-    body = charts.trajectory_chart(
-        title=info.title,
-        series=points,
-        infusions=events,
-        outcomes=outs,
-        thresholds=info.thresholds,
-        bands=info.bands,
-        scale=info.scale,
-        fmt=fmt,
-    )
-    return HttpResponse(body, content_type=charts.FORMATS[fmt])
+        body = patient_trajectory_chart(patient=patient, code=q["instrument"], fmt=q["format"])
+        return HttpResponse(body, content_type=charts.FORMATS[q["format"]])
 
 
 def _staff_clinic(request, clinic_id) -> Clinic:
-    if clinic_id not in clinic_ids_for(user=request.user, roles=HEALTH_DATA_ROLES):
-        raise NotFoundError
-    # A cohort read or export covers the whole clinic's patients.
-    audit_touch(clinic_id=clinic_id)
-    return Clinic.objects.get(id=clinic_id)
-
-
-def _cohort_body(clinic: Clinic, code: str, group_by: str) -> dict:
-    cohort = clinic_cohort(clinic_ids=[clinic.id], instrument_code=code, group_by=group_by)
-    groups = []
-    for g in cohort.groups:
-        km = g.km
-        groups.append(
-            {
-                "name": g.name,
-                "responders": km.n,
-                "events": km.events,
-                "median_days": km.median,
-                "median_ci_low_days": km.median_ci[0],
-                "median_ci_high_days": km.median_ci[1],
-                "confidence": km.confidence,
-                "curve": [
-                    {"day": t, "survival": s, "ci_low": lo, "ci_high": hi}
-                    for t, s, lo, hi in zip(
-                        km.times, km.survival, km.ci_low, km.ci_high, strict=True
-                    )
-                ],
-                "numbers_at_risk": [
-                    {"day": t, "at_risk": n}
-                    for t, n in zip(g.at_risk_times, g.at_risk, strict=True)
-                ],
-                "rates": g.rates,
-            }
-        )
-    return {
-        "clinic": clinic.id,
-        "instrument": code,
-        "group_by": group_by,
-        "patients": cohort.patients,
-        "infusions": cohort.infusions,
-        "groups": groups,
-        "_cohort": cohort,
-    }
+    # A cohort read or export covers the whole clinic's patients: audited.
+    return access_clinic(user=request.user, clinic_id=clinic_id, roles=HEALTH_DATA_ROLES)
 
 
 class ClinicDurabilityView(generics.GenericAPIView):
@@ -257,7 +141,11 @@ class ClinicDurabilityView(generics.GenericAPIView):
     def get(self, request, clinic_id):
         clinic = _staff_clinic(request, clinic_id)
         q = _query(CohortQuerySerializer, request)
-        return Response(CohortSerializer(_cohort_body(clinic, q["instrument"], q["group_by"])).data)
+        return Response(
+            CohortSerializer(
+                clinic_durability(clinic=clinic, code=q["instrument"], group_by=q["group_by"])
+            ).data
+        )
 
 
 class ClinicDurabilityChartView(generics.GenericAPIView):
@@ -275,13 +163,8 @@ class ClinicDurabilityChartView(generics.GenericAPIView):
     def get(self, request, clinic_id):
         clinic = _staff_clinic(request, clinic_id)
         q = _query(CohortChartQuerySerializer, request)
-        cohort = _cohort_body(clinic, q["instrument"], q["group_by"])["_cohort"]
-        body = charts.km_chart(
-            title=f"{clinic.name}: sustained response ({q['instrument']})",
-            curves={g.name: g.km for g in cohort.groups},
-            at_risk={g.name: g.at_risk for g in cohort.groups},
-            risk_times=cohort.groups[0].at_risk_times if cohort.groups else (0, 7, 14, 21, 28),
-            fmt=q["format"],
+        body = clinic_durability_chart(
+            clinic=clinic, code=q["instrument"], group_by=q["group_by"], fmt=q["format"]
         )
         return HttpResponse(body, content_type=charts.FORMATS[q["format"]])
 
@@ -300,26 +183,7 @@ class PatientBoosterView(generics.GenericAPIView):
     def get(self, request, patient_id):
         patient = access_patient(user=request.user, patient_id=patient_id)
         code = request.query_params.get("instrument", "PHQ-9")
-        return Response(BoosterSerializer(booster_for(patient, code)).data)
-
-
-def booster_for(patient: Patient, code: str) -> dict:
-    if code not in instrument_infos(clinic_id=patient.clinic_id, codes=[code]):
-        raise _unknown_instrument(code)
-    events, courses = patient_courses(patient=patient, codes=[code])
-    outs = courses[code].outcomes if code in courses else []
-    # Only losses of response are durations; a censored one says "at least", not "until".
-    past = [
-        o.durability_days for o in outs[:-1] if o.durability_days is not None and not o.censored
-    ]
-    proposal = propose_booster(
-        current=outs[-1] if outs else None,
-        current_ended_at=events[-1].ended_at if events else None,
-        past_durability_days=past,
-        cohort_median_days=None,
-        now=timezone.now(),
-    )
-    return {"instrument": code, **asdict(proposal)}
+        return Response(BoosterSerializer(patient_booster(patient=patient, code=code)).data)
 
 
 class ClinicianExportView(generics.GenericAPIView):
@@ -343,7 +207,7 @@ class PatientCsvExportView(ClinicianExportView):
     def get(self, request, patient_id):
         patient = access_patient(user=request.user, patient_id=patient_id)
         return _csv_response(
-            InstrumentResponse.objects.filter(patient=patient),
+            responses_for_export(patient=patient),
             f"afterglow-patient-{patient.id}.csv",
         )
 
@@ -360,7 +224,7 @@ class ClinicCsvExportView(ClinicianExportView):
     def get(self, request, clinic_id):
         clinic = _staff_clinic(request, clinic_id)
         return _csv_response(
-            InstrumentResponse.objects.filter(patient__clinic=clinic),
+            responses_for_export(clinic_id=clinic.id),
             f"afterglow-clinic-{clinic.slug}.csv",
         )
 

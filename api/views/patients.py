@@ -4,18 +4,18 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
-from outcomes.errors import DomainValidationError
-from outcomes.models import CheckIn, Clinic
+from accounts.selectors import access_clinic, clinic_ids_for
+from outcomes.models import CheckIn
 from outcomes.selectors import (
     ENROLMENT_ROLES,
     HEALTH_DATA_ROLES,
     access_patient,
     checkins_for_patient,
-    clinic_ids_for,
     patients_for_staff,
 )
 from outcomes.services import enrolment_code_issue, patient_enrol, patient_update
 
+from ..auditing import AuditPageMixin
 from ..filters import CheckInFilter, PatientFilter
 from ..pagination import ListPagination, TimeSeriesCursorPagination
 from ..permissions import IsStaffWithRole
@@ -38,13 +38,15 @@ def _patient_body(user, patient) -> dict:
     return PatientRecordSerializer(patient).data
 
 
-class PatientListCreateView(generics.ListAPIView):
+class PatientListCreateView(AuditPageMixin, generics.ListAPIView):
     """Clinicians list their clinics' patients with each one's latest scores; clinicians and
     clinic admins enrol new patients."""
 
     permission_classes = [IsStaffWithRole]
     serializer_class = PatientSerializer
     pagination_class = ListPagination
+    # Listing patients with their latest scores is a read of their health data.
+    audit_patient_attr = "id"
     filterset_class = PatientFilter
 
     @property
@@ -69,12 +71,15 @@ class PatientListCreateView(generics.ListAPIView):
         s = PatientCreateSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = s.validated_data
-        clinic_ids = clinic_ids_for(user=request.user, roles=ENROLMENT_ROLES)
-        if data["clinic"] not in clinic_ids:
-            # Another clinic's id is answered as if it did not exist.
-            raise DomainValidationError.single("clinic", "does_not_exist", "Unknown clinic.")
+        clinic = access_clinic(
+            user=request.user,
+            clinic_id=data["clinic"],
+            roles=ENROLMENT_ROLES,
+            audit=False,
+            field="clinic",
+        )
         patient, code = patient_enrol(
-            clinic=Clinic.objects.get(id=data["clinic"]),
+            clinic=clinic,
             display_name=data["display_name"],
             timezone_name=data["timezone"],
             conditions=data["conditions"],

@@ -7,9 +7,10 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from outcomes.errors import DomainValidationError
+from accounts.errors import DomainValidationError
+from accounts.models import Role
 from outcomes.exports.fhir import patient_bundle
-from outcomes.models import Consent, Patient, Role
+from outcomes.models import Consent, Patient
 from outcomes.selectors import access_patient
 from outcomes.services.privacy import consent_record, patient_data_export, patient_erase
 

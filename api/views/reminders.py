@@ -6,6 +6,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
+from accounts.errors import DomainValidationError, NotFoundError
+from accounts.models import Clinic, Role
+from accounts.selectors import access_clinic
 from notifications.models import (
     CadencePlan,
     ClinicNotificationSettings,
@@ -29,9 +32,7 @@ from notifications.services.preferences import (
     clinic_notification_settings_update,
     patient_preference_update,
 )
-from outcomes.errors import DomainValidationError, NotFoundError
-from outcomes.models import Clinic, Role
-from outcomes.selectors import access_patient, clinic_ids_for
+from outcomes.selectors import access_patient
 
 from ..filters import UtcDateTimeFilter
 from ..pagination import ListPagination
@@ -215,10 +216,15 @@ class CadencePlanListCreateView(generics.ListAPIView):
         s = CadencePlanWriteSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = s.validated_data
-        if data["clinic"] not in clinic_ids_for(user=request.user, roles=SCHEDULING_ROLES):
-            raise DomainValidationError.single("clinic", "does_not_exist", "Unknown clinic.")
+        clinic = access_clinic(
+            user=request.user,
+            clinic_id=data["clinic"],
+            roles=SCHEDULING_ROLES,
+            audit=False,
+            field="clinic",
+        )
         plan = cadence_plan_create(
-            clinic=Clinic.objects.get(id=data["clinic"]),
+            clinic=clinic,
             name=data["name"],
             steps=data["steps"],
             is_default=data["is_default"],
@@ -351,9 +357,9 @@ class ClinicNotificationSettingsView(generics.GenericAPIView):
     serializer_class = ClinicNotificationSettingsSerializer
 
     def _clinic(self, clinic_id) -> Clinic:
-        if clinic_id not in clinic_ids_for(user=self.request.user, roles=SCHEDULING_ROLES):
-            raise NotFoundError
-        return Clinic.objects.get(id=clinic_id)
+        return access_clinic(
+            user=self.request.user, clinic_id=clinic_id, roles=SCHEDULING_ROLES, audit=False
+        )
 
     @extend_schema(
         operation_id="clinics_notification_settings_retrieve",

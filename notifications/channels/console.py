@@ -2,13 +2,14 @@
 
 import logging
 
-from . import Channel, Message
+from . import Channel, Message, Target
 
 logger = logging.getLogger("afterglow.reminders")
 
 
 class ConsoleChannel(Channel):
     name = "console"
+    targets = frozenset({Target.PATIENT, Target.STAFF_USER})
 
     def send(self, delivery, message: Message) -> str:
         # Ids and the fixed, health-free text only.

@@ -1,16 +1,22 @@
 """E-mail through Django's configured mail backend."""
 
+import re
 import smtplib
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.message import make_msgid
 
-from . import Channel, Message, TransportError
+from . import Channel, Message, Target, TransportError
 
 
 class EmailChannel(Channel):
+    """To a patient's e-mail contact point, or to a staff member's account address."""
+
     name = "email"
+    targets = frozenset({Target.CONTACT_POINT, Target.STAFF_USER})
+    address_pattern = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    address_hint = "An e-mail address."
 
     def send(self, delivery, message: Message) -> str:
         contact = delivery.contact_point

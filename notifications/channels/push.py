@@ -8,7 +8,7 @@ import firebase_admin
 from django.conf import settings
 from firebase_admin import credentials, exceptions, messaging
 
-from . import Channel, Message, TransportError
+from . import Channel, Message, Target, TransportError
 
 # FCM error classes that mean the token will never work again: disable the device.
 _PERMANENT = (
@@ -23,6 +23,7 @@ _lock = threading.Lock()
 
 class FcmChannel(Channel):
     name = "push"
+    targets = frozenset({Target.DEVICE})
     _app_name = "afterglow-fcm"
 
     def _app(self) -> firebase_admin.App:

@@ -1,11 +1,13 @@
 """SMS through Twilio's Messages API."""
 
+import re
+
 from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from . import Channel, Message, TransportError
+from . import Channel, Message, Target, TransportError
 
 # Twilio error codes that mean this number will never take our messages.
 # https://www.twilio.com/docs/api/errors: 21211 invalid To, 21214 not reachable,
@@ -15,6 +17,9 @@ PERMANENT_CODES = {21211, 21214, 21408, 21610, 21614}
 
 class TwilioSmsChannel(Channel):
     name = "sms"
+    targets = frozenset({Target.CONTACT_POINT})
+    address_pattern = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
+    address_hint = "A phone number in E.164 form, e.g. +15551234567."
 
     def __init__(self):
         self._client = None

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from outcomes.models import Patient, Role
+from accounts.models import Role
+from outcomes.models import ClinicSafetySettings, Patient, SafetyAlert
 
 from ..models import Channel, Delivery, DeliveryKind
 from .dispatch import enqueue_deliveries
@@ -19,19 +20,9 @@ User = get_user_model()
 logger = logging.getLogger(__name__)
 
 
-ALERT_KEY_PREFIX = "alert:"
-
-
 def alert_notice_key(check_in_id, level: int) -> str:
     """Alerts of one check-in share a key per escalation level: one page, not one per rule."""
-    return f"{ALERT_KEY_PREFIX}{check_in_id}:{level}"
-
-
-def alert_check_in_of(dedupe_key: str) -> str | None:
-    """The check-in whose alerts an urgent notice is about, or None for any other notice."""
-    if not dedupe_key.startswith(ALERT_KEY_PREFIX):
-        return None
-    return dedupe_key[len(ALERT_KEY_PREFIX) :].rsplit(":", 1)[0]
+    return f"alert:{check_in_id}:{level}"
 
 
 def _clinicians(patient: Patient):
@@ -52,8 +43,6 @@ def on_call_for(patient: Patient) -> list:
     """Who an unacknowledged safety alert escalates to: the clinic's on-call clinicians, or
     with none set, all its clinicians (an admin without the clinician role could read the
     notice but neither see nor acknowledge the alert)."""
-    from outcomes.models import ClinicSafetySettings
-
     settings_row = ClinicSafetySettings.objects.filter(clinic_id=patient.clinic_id).first()
     if settings_row is not None:
         on_call = list(_clinicians(patient).filter(pk__in=settings_row.on_call.values("pk")))
@@ -62,7 +51,7 @@ def on_call_for(patient: Patient) -> list:
     return list(_clinicians(patient))
 
 
-def _rows(users, *, patient, dedupe_key, urgent) -> list[Delivery]:
+def _rows(users, *, patient, dedupe_key, urgent, alert) -> list[Delivery]:
     rows = []
     for user in users:
         for channel in settings.AFTERGLOW_STAFF_CHANNELS:
@@ -72,6 +61,7 @@ def _rows(users, *, patient, dedupe_key, urgent) -> list[Delivery]:
                 Delivery(
                     kind=DeliveryKind.CARE_TEAM,
                     urgent=urgent,
+                    alert=alert,
                     patient=patient,
                     staff_user=user,
                     channel=channel,
@@ -84,16 +74,24 @@ def _rows(users, *, patient, dedupe_key, urgent) -> list[Delivery]:
 
 @transaction.atomic
 def care_team_notify(
-    *, patient: Patient, dedupe_key: str, urgent: bool = False, recipients: list | None = None
+    *,
+    patient: Patient,
+    dedupe_key: str,
+    urgent: bool = False,
+    recipients: list | None = None,
+    alert: SafetyAlert | None = None,
 ) -> int:
     """Queue one notice per recipient (default: the care team) and staff channel, at most
-    once per `dedupe_key`; returns how many new deliveries were queued."""
+    once per `dedupe_key`; returns how many new deliveries were queued. An urgent notice
+    names its `alert`: it is dropped unsent once no alert of that check-in is open."""
     users = care_team_of(patient) if recipients is None else recipients
-    rows = _rows(users, patient=patient, dedupe_key=dedupe_key, urgent=urgent)
+    rows = _rows(users, patient=patient, dedupe_key=dedupe_key, urgent=urgent, alert=alert)
     if not rows and urgent:
         # Nobody chosen can be reached: an urgent notice goes to every clinician of the
         # clinic who can be, rather than nowhere.
-        rows = _rows(_clinicians(patient), patient=patient, dedupe_key=dedupe_key, urgent=True)
+        rows = _rows(
+            _clinicians(patient), patient=patient, dedupe_key=dedupe_key, urgent=True, alert=alert
+        )
     if not rows:
         logger.error(
             "care-team notice %s for patient %s reached no one: no staff member of the "

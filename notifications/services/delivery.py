@@ -15,10 +15,11 @@ import random
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Field, ForeignObjectRel
 from django.utils import timezone
 
 from outcomes.models import AlertStatus, SafetyAlert
@@ -34,7 +35,17 @@ from ..channels import (
     get_channel,
 )
 from ..models import ContactPoint, Delivery, DeliveryKind, DeliveryStatus, Device, ReminderStatus
-from .care_team import alert_check_in_of
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class _ReminderStatus(TypedDict):
+        reminder_status: str | None
+
+    # A delivery as _claim reads it: with its reminder's status annotated.
+    ClaimedDelivery = WithAnnotations[Delivery, _ReminderStatus]
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +96,24 @@ def _finish(delivery: Delivery, **fields) -> None:
 _CLAIMED_AT = Delivery._meta.get_field("claimed_at")
 
 
+def _column(field: Field | ForeignObjectRel) -> str:
+    """The column of one of Delivery's own concrete fields (every one has a column)."""
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"{field!r} has no column of its own")
+    return field.column
+
+
 @cache
 def _finish_statement(names: tuple[str, ...]) -> tuple[str, list]:
     meta = Delivery._meta
     columns = [meta.get_field(name) for name in names]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(c.column)} = %s" for c in columns)
-    table, pk, status = meta.db_table, meta.pk.column, meta.get_field("status").column
+    assignments = ", ".join(f"{quote(_column(c))} = %s" for c in columns)
+    table, pk, status = meta.db_table, _column(meta.pk), _column(meta.get_field("status"))
     # Identifiers from the model's own meta; every value is a parameter.
     sql = (
         f"UPDATE {quote(table)} SET {assignments} WHERE {quote(pk)} = %s "  # noqa: S608
-        f"AND {quote(status)} = %s AND {quote(_CLAIMED_AT.column)} = %s"
+        f"AND {quote(status)} = %s AND {quote(_column(_CLAIMED_AT))} = %s"
     )
     return sql, columns
 
@@ -106,7 +124,7 @@ def delivery_send(*, delivery_id, now: datetime | None = None) -> str:
     return next(iter(outcomes))
 
 
-def _claim(delivery_ids, *, now: datetime) -> list[Delivery]:
+def _claim(delivery_ids, *, now: datetime) -> list["ClaimedDelivery"]:
     """Claim the rows still waiting to be sent, with what sending them reads, in one
     transaction: a row locked or already claimed by another worker is not ours."""
     with transaction.atomic():
@@ -130,7 +148,9 @@ def _claim(delivery_ids, *, now: datetime) -> list[Delivery]:
     return rows
 
 
-def _renew(rows: list[Delivery], *, claimed_at: datetime, now: datetime) -> list[Delivery]:
+def _renew(
+    rows: list["ClaimedDelivery"], *, claimed_at: datetime, now: datetime
+) -> list["ClaimedDelivery"]:
     """Extend the claim of the rows not sent yet, so a slow chunk is never taken for a dead
     worker's: only rows still claimed by us are kept (the reaper may have taken some)."""
     ids = [d.pk for d in rows]
@@ -197,7 +217,7 @@ def _outcomes_committed_asynchronously():
             cur.execute("RESET synchronous_commit")
 
 
-def _send_claimed(d: Delivery, *, now: datetime) -> str:
+def _send_claimed(d: "ClaimedDelivery", *, now: datetime) -> str:
     if d.reminder_status in (
         ReminderStatus.COMPLETED,
         ReminderStatus.CANCELLED,
@@ -232,13 +252,17 @@ def _send_claimed(d: Delivery, *, now: datetime) -> str:
 
 
 def _alert_still_open(d: Delivery) -> bool:
-    check_in_id = alert_check_in_of(d.dedupe_key)
-    if check_in_id is None:
+    """Is any alert of the check-in this urgent notice is about still open? (One notice
+    covers every rule its check-in fired.)"""
+    if d.alert_id is None:
         return True
-    return SafetyAlert.objects.filter(check_in_id=check_in_id, status=AlertStatus.OPEN).exists()
+    return SafetyAlert.objects.filter(
+        check_in__safety_alerts=d.alert_id, status=AlertStatus.OPEN
+    ).exists()
 
 
 def _record_failure(d: Delivery, exc: TransportError, now: datetime) -> str:
+    fields: dict[str, object]
     if exc.permanent:
         if exc.bad_target:
             _disable_target(d, reason=exc.code or "permanent")

@@ -1,17 +1,15 @@
-"""Phones registered for push, and the patient's e-mail / SMS contact points."""
+"""Phones registered for push, and the patient's contact points: addresses on the channels
+that send to them (e-mail, SMS; notifications.channels.Target.CONTACT_POINT)."""
 
 import hashlib
-import re
 
 from django.db import transaction
 
-from outcomes.errors import DomainValidationError
+from accounts.errors import DomainValidationError
 from outcomes.models import Patient
 
-from ..models import Channel, ContactPoint, Device, Platform
-
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+from ..channels import Target, channel_class, channels_serving
+from ..models import ContactPoint, Device, Platform
 
 
 def _digest(token: str) -> str:
@@ -62,15 +60,16 @@ def devices_unregister_for_token(*, auth_token) -> int:
 
 @transaction.atomic
 def contact_point_add(*, patient: Patient, channel: str, address: str) -> ContactPoint:
+    """Keep an address for a channel that sends to contact points; the channel says what
+    its addresses look like."""
     address = address.strip()
-    if channel == Channel.SMS and not E164.match(address):
-        raise DomainValidationError.single(
-            "address", "invalid", "A phone number in E.164 form, e.g. +15551234567."
-        )
-    if channel == Channel.EMAIL and not EMAIL.match(address):
-        raise DomainValidationError.single("address", "invalid", "An e-mail address.")
-    if channel not in (Channel.SMS, Channel.EMAIL):
-        raise DomainValidationError.single("channel", "invalid_choice", "sms or email.")
+    kind = channel_class(channel)
+    if kind is None or Target.CONTACT_POINT not in kind.targets:
+        choices = " or ".join(channels_serving(Target.CONTACT_POINT))
+        raise DomainValidationError.single("channel", "invalid_choice", f"{choices}.")
+    problem = kind.address_error(address)
+    if problem is not None:
+        raise DomainValidationError.single("address", "invalid", problem)
     contact, _ = ContactPoint.objects.update_or_create(
         patient=patient,
         channel=channel,

@@ -2,16 +2,21 @@
 delivery ids to the send task after commit.
 
 Claims use SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers and overlapping
-beat ticks each take different rows and none double-sends (STYLE habit 6). A batch costs
-the same handful of queries whatever its size. If the process dies mid-batch, the
-transaction rolls back and the rows are simply claimed again on the next tick; if it dies
-after commit but before enqueueing, deliveries_reap re-enqueues the queued rows.
+beat ticks each take different rows and none double-sends (docs/house/STYLE.md, habit 6).
+A batch costs the same handful of queries whatever its size. If the process dies
+mid-batch, the transaction rolls back and the rows are simply claimed again on the next
+tick; if it dies after commit but before enqueueing, deliveries_reap re-enqueues the
+queued rows.
+
+Which rows a channel sends to is the channel's to say (notifications.channels.Target):
+the dispatcher asks the registry, so a new channel needs no change here.
 """
 
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -20,8 +25,8 @@ from django.utils import timezone
 
 from outcomes.models import Patient
 
+from ..channels import Target, channel_targets
 from ..models import (
-    Channel,
     ClinicNotificationSettings,
     ContactPoint,
     Delivery,
@@ -167,10 +172,10 @@ def _record_claims(by_next: dict, paused: list, *, now, nudge: bool) -> None:
         )
 
 
-Target = tuple[str, str, object, object]  # channel, target key, device id, contact id
+DeliveryTarget = tuple[str, str, UUID | None, UUID | None]  # channel, key, device, contact
 
 
-def _targets_for(*, patient_ids: set, now: datetime) -> dict[object, list[Target]]:
+def _targets_for(*, patient_ids: set, now: datetime) -> dict[object, list[DeliveryTarget] | None]:
     """Where each patient is reminded, in a fixed number of queries. A paused patient maps
     to None."""
     prefs = {p.patient_id: p for p in PatientPreference.objects.filter(patient_id__in=patient_ids)}
@@ -191,25 +196,29 @@ def _targets_for(*, patient_ids: set, now: datetime) -> dict[object, list[Target
     ).values_list("id", "patient_id", "channel"):
         contacts[(patient_id, channel)].append(cid)
 
-    out: dict[object, list[Target] | None] = {}
+    serves: dict[str, frozenset[Target]] = {}  # channel -> what it serves, asked once a batch
+    out: dict[object, list[DeliveryTarget] | None] = {}
     for pid in patient_ids:
         pref = prefs.get(pid)
         if pref is not None and pref.paused_until is not None and pref.paused_until > now:
             out[pid] = None
             continue
+        clinic_id = clinic_of.get(pid)
         channels = (
             (pref.channels if pref and pref.channels else None)
-            or clinic_channels.get(clinic_of.get(pid))
+            or (clinic_channels.get(clinic_id) if clinic_id is not None else None)
             or settings.AFTERGLOW_DEFAULT_CHANNELS
         )
-        targets: list[Target] = []
+        targets: list[DeliveryTarget] = []
         for channel in channels:
-            if channel == Channel.PUSH:
+            if channel not in serves:
+                serves[channel] = channel_targets(channel)
+            if Target.DEVICE in serves[channel]:
                 targets += [(channel, f"device:{d}", d, None) for d in devices[pid]]
-            elif channel in (Channel.EMAIL, Channel.SMS):
+            if Target.CONTACT_POINT in serves[channel]:
                 targets += [(channel, f"contact:{c}", None, c) for c in contacts[(pid, channel)]]
-            elif channel == Channel.CONSOLE:
-                targets.append((channel, "console", None, None))
+            if Target.PATIENT in serves[channel]:
+                targets.append((channel, channel, None, None))
         out[pid] = targets
     return out
 

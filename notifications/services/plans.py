@@ -2,9 +2,10 @@
 
 from django.db import transaction
 
-from outcomes.errors import DomainValidationError
-from outcomes.models import Clinic, InstrumentVersion, Patient
-from outcomes.services import definition_for
+from accounts.errors import DomainValidationError
+from accounts.models import Clinic
+from outcomes.instruments import definition_for
+from outcomes.models import InstrumentVersion, Patient
 
 from ..cadence import DEFAULT_PLAN_STEPS, QuietHours, Step, StepsInvalid, parse_steps
 from ..models import CadencePlan, CadencePlanRevision, ClinicNotificationSettings, PatientPreference

@@ -2,16 +2,26 @@
 per-patient plan override, and the clinic's defaults. Changes re-plan pending reminders."""
 
 from datetime import time
+from enum import Enum
+from typing import Final
 
 from django.db import transaction
 
-from outcomes.errors import DomainValidationError
-from outcomes.models import Clinic, Patient
+from accounts.errors import DomainValidationError
+from accounts.models import Clinic
+from outcomes.models import Patient
 
 from ..models import CadencePlan, Channel, ClinicNotificationSettings, PatientPreference
 from .reminders import reminders_replan_for_patient
 
-UNSET = object()
+
+class _Unset(Enum):
+    """'Argument not given' (None is a value: it clears the field)."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
 
 
 def _check_channels(channels, attr="channels") -> None:
@@ -73,8 +83,8 @@ def clinic_notification_settings_update(
     *,
     clinic: Clinic,
     default_channels: list[str] | None = None,
-    quiet_hours_start: time | None = UNSET,
-    quiet_hours_end: time | None = UNSET,
+    quiet_hours_start: time | _Unset | None = UNSET,
+    quiet_hours_end: time | _Unset | None = UNSET,
 ) -> ClinicNotificationSettings:
     row, _ = ClinicNotificationSettings.objects.select_for_update().get_or_create(clinic=clinic)
     if default_channels is not None:

@@ -1,6 +1,6 @@
 """Reminder rows: planned from an infusion and its patient's plan, re-planned by diff.
 
-Regeneration is a diff, never delete-and-recreate (STYLE habit 10; Beiwe issue 350):
+Regeneration is a diff, never delete-and-recreate (docs/house/STYLE.md, habit 10; Beiwe issue 350):
 missing rows are created, obsolete pending rows cancelled, pending rows whose time moved
 are moved, and sent, completed and missed rows are never touched, so nothing is sent twice.
 """
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from outcomes.models import CheckIn, Infusion, InfusionStatus, Patient, PatientStatus
 
-from ..cadence import plan_step
+from ..cadence import Planned, Step, plan_step
 from ..models import CadencePlan, PatientPreference, Reminder, ReminderStatus
 from .plans import plan_for_patient, plan_steps, quiet_hours_for
 
@@ -38,15 +38,18 @@ def infusion_times(infusion: Infusion) -> tuple[datetime, datetime]:
 
 
 @transaction.atomic
-def reminders_plan_for_infusion(*, infusion: Infusion, now: datetime | None = None) -> PlanDiff:
+def reminders_plan_for_infusion(  # noqa: C901 - the diff rules, one branch each (README)
+    *, infusion: Infusion, now: datetime | None = None
+) -> PlanDiff:
     now = now or timezone.now()
     infusion = Infusion.objects.select_related("patient__clinic").get(pk=infusion.pk)
     patient = infusion.patient
     existing = {
         r.step_key: r for r in Reminder.objects.select_for_update().filter(infusion=infusion)
     }
-    wanted: dict[str, tuple] = {}
-    plan: CadencePlan | None = None
+    # Each wanted step with its timing and the plan it comes from (only an active
+    # patient's active infusion has a plan, and so wanted steps).
+    wanted: dict[str, tuple[Step, Planned, CadencePlan]] = {}
     if infusion.status in ACTIVE_INFUSION and patient.status == PatientStatus.ACTIVE:
         plan = plan_for_patient(patient=patient)
         tz = ZoneInfo(patient.timezone)
@@ -58,7 +61,7 @@ def reminders_plan_for_infusion(*, infusion: Infusion, now: datetime | None = No
                 # A pre-infusion step that quiet hours pushed past the infusion's start:
                 # it can no longer be a baseline, so it is not asked.
                 continue
-            wanted[step.key] = (step, planned)
+            wanted[step.key] = (step, planned, plan)
 
     diff = PlanDiff()
     to_create, to_update = [], []
@@ -72,7 +75,7 @@ def reminders_plan_for_infusion(*, infusion: Infusion, now: datetime | None = No
                 to_update.append(row)
                 diff.cancelled.append(key)
             continue
-        step, planned = wanted[key]
+        step, planned, plan = wanted[key]
         if planned.window_closes_at <= now:
             if row.status == ReminderStatus.PENDING and row.window_closes_at > now:
                 row.status = ReminderStatus.CANCELLED  # moved into the past: never sent
@@ -90,7 +93,7 @@ def reminders_plan_for_infusion(*, infusion: Infusion, now: datetime | None = No
             diff.moved.append(key)
         else:
             diff.untouched.append(key)
-    for key, (step, planned) in wanted.items():
+    for key, (step, planned, plan) in wanted.items():
         if key in existing or planned.window_closes_at <= now:
             continue  # a window that closed before it was planned is nobody's miss
         to_create.append(
@@ -176,7 +179,8 @@ def reminders_complete_for_checkin(*, check_in: CheckIn, instrument_codes: list[
     if connection.vendor == "postgresql":
         # One plain UPDATE (it locks the rows it changes): "asks only instruments this
         # check-in answered" is jsonb containment, so there is no SELECT ... FOR UPDATE
-        # first, and no ORM query building, on the submission's hot path (issue 6).
+        # first, and no ORM query building, on the submission's hot path (docs/BENCHMARKS.md,
+        # "Clinic-network scale").
         with connection.cursor() as cur:
             cur.execute(_COMPLETE_SQL, [now, check_in.pk, check_in.patient_id,
                                         check_in.answered_at, check_in.answered_at,

@@ -1,7 +1,7 @@
 """Pure outcome analytics: per-infusion durability, cohort survival, booster planning.
 
 Plain functions over plain data (dataclasses, datetimes, floats), with no Django or ORM
-import, so they can be checked by the thousand with hypothesis (STYLE.md, "Where things
+import, so they can be checked by the thousand with hypothesis (docs/house/STYLE.md, "Where things
 live"). Selectors load rows and turn them into these dataclasses; nothing here reads the
 database.
 """

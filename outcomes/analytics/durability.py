@@ -1,6 +1,6 @@
 """Per patient, per infusion: baseline, onset, response, remission, loss, durability.
 
-Outcome definitions follow shared/clinical/INSTRUMENTS.md ("Outcome definitions"); every
+Outcome definitions follow docs/clinical/INSTRUMENTS.md ("Outcome definitions"); every
 threshold is configurable per clinic through `Thresholds`.
 
 Conventions a caller must know:
@@ -63,7 +63,7 @@ class Thresholds:
     mid: float | None = None
     # SUSTAIN-1 required relapse on 2 consecutive assessments (UNVERIFIED): configurable.
     loss_consecutive: int = 2
-    # INSTRUMENTS.md "Baseline": default look-back 14 days.
+    # docs/clinical/INSTRUMENTS.md "Baseline": default look-back 14 days.
     baseline_lookback_days: float = 14.0
     scale_max: float | None = None
 
@@ -145,7 +145,8 @@ def find_baseline(
     series: Sequence[Point], *, before: datetime, lookback_days: float
 ) -> Point | None:
     """The most recent point strictly before `before`, no older than `lookback_days`
-    (INSTRUMENTS.md "Baseline"; the look-back edge is inclusive). Ties in time: the one
+    (docs/clinical/INSTRUMENTS.md "Baseline"; the look-back edge is inclusive). Ties in time:
+    the one
     listed last wins, so a re-scored duplicate replaces the earlier row."""
     earliest = before - timedelta(days=lookback_days)
     best: Point | None = None
@@ -170,7 +171,8 @@ def _days(delta: timedelta) -> float:
 
 
 def _no_baseline(infusion_id: str, window: list[Point], th: Thresholds) -> InfusionOutcome:
-    # Without a baseline nothing can be judged (INSTRUMENTS.md: response and remission are
+    # Without a baseline nothing can be judged (docs/clinical/INSTRUMENTS.md: response and
+    # remission are
     # defined against the baseline); the best score is still reported for display.
     best = min(window, key=lambda p: th.symptom(p.score)) if window else None
     return InfusionOutcome(
@@ -326,7 +328,7 @@ def infusion_outcomes(
         window = points[lo:hi] if hi > lo else []
 
         # Baseline before THIS infusion's start: a later infusion of a course may use a
-        # point from the previous window (INSTRUMENTS.md "Baseline").
+        # point from the previous window (docs/clinical/INSTRUMENTS.md "Baseline").
         b_hi = bisect.bisect_left(times, inf.started_at)
         b_lo = bisect.bisect_left(times, inf.started_at - lookback)
         baseline = points[b_hi - 1] if b_hi > b_lo else None

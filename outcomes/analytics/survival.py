@@ -1,5 +1,6 @@
 """Cohort summaries of durability: Kaplan-Meier "probability of sustained response" with
-its median and confidence interval (INSTRUMENTS.md, "Durability of a response"), numbers
+its median and confidence interval (docs/clinical/INSTRUMENTS.md, "Durability of a response"),
+numbers
 at risk, and response / remission rates.
 
 The estimator is scipy's (`scipy.stats.ecdf` on right-censored data), vectorised, so a
@@ -13,12 +14,10 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import stats
-
-from outcomes.analytics.durability import InfusionOutcome
 
 # S(t) is a product of fractions; (2/3) * (3/4) is 0.49999999999999994 in floating point.
 # Without a tolerance, "first time S <= 0.5" would depend on rounding.
@@ -135,7 +134,18 @@ def kaplan_meier(
     )
 
 
-def response_rates(outcomes: Sequence[InfusionOutcome]) -> dict[str, Any]:
+class RatedOutcome(Protocol):
+    """What the rates read of an outcome: a computed InfusionOutcome or a stored one."""
+
+    @property
+    def evaluable(self) -> bool: ...
+    @property
+    def responded(self) -> bool: ...
+    @property
+    def remitted(self) -> bool: ...
+
+
+def response_rates(outcomes: Sequence[RatedOutcome]) -> dict[str, Any]:
     """Rates among evaluable infusions: a baseline and at least one post-infusion
     assessment. Rates are fractions (0-1), None when nothing is evaluable. Compare with
     McInnes 2022 (real-world IV ketamine): response 53.6%, remission 28.9%."""

@@ -1,4 +1,4 @@
-"""FHIR R4 representation of instruments and answers (INSTRUMENTS.md, "FHIR R4
+"""FHIR R4 representation of instruments and answers (docs/clinical/INSTRUMENTS.md, "FHIR R4
 representation"), built and validated with fhir.resources' R4B models (R4B is R4 for
 Questionnaire, QuestionnaireResponse, Observation, Patient and Bundle; the package has no
 plain R4 since 7.0).
@@ -30,10 +30,11 @@ from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
+from outcomes.models import InstrumentResponse, InstrumentVersion, Patient, PatientStatus
+
+from ..instruments import definition_for
 from ..instruments.schema import Definition, Item, Option
-from ..models import InstrumentResponse, InstrumentVersion, Patient, PatientStatus
 from ..scoring import item_score
-from ..services.instruments import definition_for
 
 # The base of every canonical URL and local code system we mint. It names our
 # definitions; it need not resolve over HTTP (FHIR canonicals are identifiers first). It

@@ -1,7 +1,8 @@
 """The instrument definition format: parse and validate a questionnaire definition file.
 
 A definition is data, versioned one file per (code, version), so that every stored answer
-can be pinned to the exact wording and scoring that produced its score (STYLE habit 11;
+can be pinned to the exact wording and scoring that produced its score (docs/house/STYLE.md,
+habit 11;
 mindLAMP broke by scoring on question text). This module is plain Python and pydantic with
 no Django import, so definitions can be checked in tests, in CI and by the loader alike.
 
@@ -98,7 +99,8 @@ class Recall(_Model):
     label: NonEmptyStr
     # The window the questions ask about; a cadence may not ask again within it.
     # 0 is a momentary measure ("right now"): it covers no past period, so it may be
-    # asked at any interval (hours after an infusion, INSTRUMENTS.md on recall windows).
+    # asked at any interval (hours after an infusion, docs/clinical/INSTRUMENTS.md on recall
+    # windows).
     hours: int = Field(ge=0)
 
 
@@ -568,7 +570,7 @@ def licensed_template_files() -> list[Path]:
     return sorted(LICENSED_DIR.glob("*.json"))
 
 
-def merge_licensed_text(template: dict, texts: dict) -> dict:
+def merge_licensed_text(template: dict, texts: dict) -> dict:  # noqa: C901 - a check per field
     """A full definition: `template` (no text) plus a clinic's licensed `texts`.
 
     `texts` is {"items": {link_id: text}, "options": {option_set: [label per value, top to

@@ -11,42 +11,25 @@ from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from ..audit import audit_touch
-from ..errors import NotFoundError
-from ..models import (
+from accounts.audit import audit_touch
+from accounts.errors import NotFoundError
+from accounts.models import ClinicMembership, Role
+from accounts.selectors import clinic_ids_for
+from outcomes.models import (
     CheckIn,
-    Clinic,
-    ClinicMembership,
+    Infusion,
     InstrumentResponse,
     InstrumentVersion,
     LatestScore,
     Patient,
     PatientCondition,
-    Role,
+    SafetyAlert,
 )
 
 # Roles that may read a patient's health data (answers, scores). Schedulers and clinic
 # admins run the clinic but do not need symptoms to do so (minimum necessary).
 HEALTH_DATA_ROLES = frozenset({Role.CLINICIAN})
 ENROLMENT_ROLES = frozenset({Role.CLINICIAN, Role.CLINIC_ADMIN})
-
-
-def clinic_ids_for(*, user, roles: Iterable[str]) -> list[UUID]:
-    if not user.is_authenticated:
-        return []
-    return list(
-        ClinicMembership.objects.filter(user=user, role__in=list(roles))
-        .values_list("clinic_id", flat=True)
-        .distinct()
-    )
-
-
-def clinics_for_staff(*, user) -> QuerySet[Clinic]:
-    return Clinic.objects.filter(memberships__user=user).distinct().order_by("name")
-
-
-def memberships_for(*, user) -> QuerySet[ClinicMembership]:
-    return ClinicMembership.objects.filter(user=user).select_related("clinic")
 
 
 def patient_for_user(*, user) -> Patient:
@@ -150,10 +133,8 @@ def instrument_clinic_ids_for(*, user) -> list[UUID]:
     return list(ids)
 
 
-def alerts_for_staff(*, user):
+def alerts_for_staff(*, user) -> QuerySet[SafetyAlert]:
     """Safety alerts of the patients of every clinic where `user` is a clinician."""
-    from ..models import SafetyAlert
-
     return (
         SafetyAlert.objects.filter(
             patient__clinic_id__in=clinic_ids_for(user=user, roles=HEALTH_DATA_ROLES)
@@ -163,10 +144,36 @@ def alerts_for_staff(*, user):
     )
 
 
-def access_alert(*, user, alert_id: UUID):
-    from ..models import SafetyAlert
-
+def access_alert(*, user, alert_id: UUID) -> SafetyAlert:
     try:
-        return alerts_for_staff(user=user).get(id=alert_id)
+        alert = alerts_for_staff(user=user).get(id=alert_id)
     except (SafetyAlert.DoesNotExist, ValueError) as exc:
         raise NotFoundError from exc
+    audit_touch(patient_ids=[alert.patient_id])
+    return alert
+
+
+def access_infusion(*, user, infusion_id: UUID) -> Infusion:
+    """An infusion of a patient of a clinic where `user` is a clinician (audited)."""
+    try:
+        infusion = Infusion.objects.select_related("patient").get(
+            id=infusion_id,
+            patient__clinic__memberships__user=user,
+            patient__clinic__memberships__role__in=list(HEALTH_DATA_ROLES),
+        )
+    except (Infusion.DoesNotExist, ValueError) as exc:
+        raise NotFoundError from exc
+    audit_touch(patient_ids=[infusion.patient_id])
+    return infusion
+
+
+def responses_for_export(
+    *, patient: Patient | None = None, clinic_id: UUID | None = None
+) -> QuerySet[InstrumentResponse]:
+    """The scored answers of one patient or of a whole clinic, for an export. The caller has
+    passed access_patient or access_clinic (which audited the read)."""
+    if patient is not None and clinic_id is None:
+        return InstrumentResponse.objects.filter(patient=patient)
+    if clinic_id is not None and patient is None:
+        return InstrumentResponse.objects.filter(patient__clinic_id=clinic_id)
+    raise ValueError("name one patient or one clinic")

@@ -9,98 +9,33 @@ from typing import NamedTuple
 
 from django.db.models import Count, QuerySet
 
-from ..analytics.durability import (
-    InfusionEvent,
-    InfusionOutcome,
-    Point,
-    Thresholds,
-    infusion_outcomes,
-)
-from ..analytics.survival import KaplanMeier, kaplan_meier, numbers_at_risk, response_rates
-from ..dbtime import epoch_seconds, from_epoch
-from ..errors import DomainValidationError
-from ..models import (
-    ClinicOutcomeSettings,
+from accounts.errors import DomainValidationError
+from outcomes.models import (
     Infusion,
     InfusionOutcomeRecord,
     InfusionStatus,
     InstrumentResponse,
-    InstrumentVersion,
     Patient,
     PatientCondition,
 )
-from ..services.instruments import definition_for
+
+from ..analytics.durability import (
+    InfusionEvent,
+    InfusionOutcome,
+    Point,
+    infusion_outcomes,
+)
+from ..analytics.survival import KaplanMeier, kaplan_meier, numbers_at_risk, response_rates
+from ..dbtime import epoch_seconds, from_epoch
 from ..services.outcome_records import (
     outcome_records_refresh,
     outdated_threshold_patient_ids,
     stale_patient_ids,
     thresholds_digest,
 )
+from .instruments import InstrumentInfo, instrument_infos
 
 GROUPINGS = ("none", "condition", "infusion_number")
-_THRESHOLD_KEYS = ("response_pct", "partial_response_pct", "remission_below", "mid")
-
-
-@dataclass(frozen=True)
-class InstrumentInfo:
-    code: str
-    title: str
-    direction: str
-    scale: tuple[float, float]
-    bands: list[tuple[float, float, str]]
-    thresholds: Thresholds
-
-
-def instrument_infos(*, clinic_id, codes=None) -> dict[str, InstrumentInfo]:
-    """Each instrument's newest shipped (or clinic-licensed) definition with the clinic's
-    own thresholds applied over the defaults. Two queries."""
-    rows = InstrumentVersion.objects.filter(is_active=True, clinic__isnull=True) | (
-        InstrumentVersion.objects.filter(is_active=True, clinic_id=clinic_id)
-    )
-    if codes is not None:
-        rows = rows.filter(code__in=list(codes))
-    overrides = {
-        s.instrument_code: s for s in ClinicOutcomeSettings.objects.filter(clinic_id=clinic_id)
-    }
-    infos: dict[str, InstrumentInfo] = {}
-    for row in rows.order_by("loaded_at"):
-        defn = definition_for(row)
-        if defn.scoring.method == "triage":
-            continue  # no score to chart or to measure durability on
-        lo, hi = defn.scoring.range
-        o = overrides.get(row.code)
-        extra = {}
-        if o is not None:
-            extra = {
-                k: getattr(o, k)
-                for k in (
-                    "response_pct",
-                    "partial_response_pct",
-                    "remission_below",
-                    "mid",
-                    "loss_consecutive",
-                    "baseline_lookback_days",
-                )
-                if getattr(o, k) is not None
-            }
-        infos[row.code] = InstrumentInfo(
-            code=row.code,
-            title=defn.title,
-            direction=defn.direction,
-            scale=(lo, hi),
-            bands=[(b.min, b.max, b.label) for b in defn.bands],
-            thresholds=Thresholds.from_definition(
-                {
-                    k: v
-                    for k, v in defn.thresholds.model_dump().items()
-                    if k in _THRESHOLD_KEYS and v is not None
-                },
-                direction=defn.direction,
-                scale_max=hi,
-                **extra,
-            ),
-        )
-    return infos
 
 
 def patient_series(*, patient: Patient, codes=None) -> dict[str, list[tuple[datetime, float, str]]]:
@@ -118,12 +53,16 @@ def patient_series(*, patient: Patient, codes=None) -> dict[str, list[tuple[date
 
 def infusion_events(qs: QuerySet[Infusion]) -> list[InfusionEvent]:
     """Given infusions (they happened: completed, with times), oldest first."""
-    return [
-        InfusionEvent(id=str(i), started_at=s, ended_at=e)
-        for i, s, e in qs.filter(status=InfusionStatus.COMPLETED, ended_at__isnull=False)
+    events = []
+    for i, s, e in (
+        qs.filter(status=InfusionStatus.COMPLETED, ended_at__isnull=False)
         .order_by("started_at")
         .values_list("id", "started_at", "ended_at")
-    ]
+    ):
+        # Filtered on ended_at; the infusion_ends_after_start constraint sets started_at.
+        assert s is not None and e is not None
+        events.append(InfusionEvent(id=str(i), started_at=s, ended_at=e))
+    return events
 
 
 def patient_outcomes(
@@ -150,7 +89,7 @@ class Cohort:
     infusions: int
 
 
-RISK_TIMES = [0, 7, 14, 21, 28, 42, 56]
+RISK_TIMES: list[float] = [0, 7, 14, 21, 28, 42, 56]
 
 
 class StoredOutcome(NamedTuple):
@@ -253,9 +192,13 @@ def clinic_cohort(*, clinic_ids, instrument_code: str, group_by: str = "none") -
     groups = []
     for name in sorted(grouped):
         outs = grouped[name]
-        durable = [o for o in outs if o.responded and o.durability_days is not None]
-        durations = [o.durability_days for o in durable]
-        observed = [not o.censored for o in durable]
+        durable = [
+            (o.durability_days, not o.censored)
+            for o in outs
+            if o.responded and o.durability_days is not None
+        ]
+        durations = [days for days, _ in durable]
+        observed = [event for _, event in durable]
         groups.append(
             CohortGroup(
                 name=name,

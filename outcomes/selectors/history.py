@@ -21,11 +21,12 @@ def history_entries(*, record: models.Model, hidden: frozenset[str] = frozenset(
     """Newest first: when, what kind of change, by whom (None: the system), and each field's
     old and new value (a creation lists the fields it set)."""
     rows = list(
-        record.history.select_related("history_user").order_by("history_date", "history_id")
+        # simple-history adds `history` to registered models at runtime: no stub knows it.
+        record.history.select_related("history_user").order_by("history_date", "history_id")  # type: ignore[attr-defined]
     )
     fields = [
         f.attname
-        for f in type(record).history.model.tracked_fields
+        for f in type(record).history.model.tracked_fields  # type: ignore[attr-defined]
         if f.attname not in hidden and f.name not in hidden
     ]
     entries = []

@@ -5,7 +5,7 @@ Who is reviewed: every patient whose data changed since their last review. A cha
 check-in, an infusion, a withdrawal) bumps `OutcomeState.version` in its own transaction;
 the beat's minute tick reviews the patients whose `reviewed_version` is behind and records
 the version it read. Nothing travels through the broker per check-in, so a broker outage
-loses no review (it used to: a task per check-in, enqueued after commit, issue 6), and a
+loses no review (it used to: a task per check-in, enqueued after commit), and a
 change that lands during a review leaves the patient due for the next tick.
 """
 
@@ -15,30 +15,36 @@ import time
 from django.core.cache import cache
 from django.db.models import F, Q
 
-from ..models import OutcomeState, Patient, PatientStatus
+from outcomes import events
+from outcomes.models import OutcomeState, Patient, PatientStatus
+
 from ..selectors.analytics import patient_courses
 
 logger = logging.getLogger(__name__)
 
 
 def benefit_review(*, patient: Patient) -> int:
-    from notifications.services.care_team import care_team_notify
-
-    events, courses = patient_courses(patient=patient)
-    if not events:
+    """Announce fading or lost benefit of the patient's current infusion; returns how many
+    notices the subscribers queued."""
+    infusions, courses = patient_courses(patient=patient)
+    if not infusions:
         return 0
     queued = 0
     for code, course in courses.items():
         if not course.outcomes:
             continue
         latest = course.outcomes[-1]
-        if latest.infusion_id != events[-1].id:
+        if latest.infusion_id != infusions[-1].id:
             continue  # only the current infusion's benefit is news
         # Fading (still responding, but worse than the best by at least the MID) or
         # already lost: either way a booster may be due now.
         if latest.benefit_fading or latest.status == "lost":
-            queued += care_team_notify(
-                patient=patient, dedupe_key=f"benefit_fading:{latest.infusion_id}:{code}"
+            queued += sum(
+                events.announce(
+                    events.BenefitFading(
+                        patient=patient, infusion_id=latest.infusion_id, instrument_code=code
+                    )
+                )
             )
     return queued
 

@@ -5,16 +5,16 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .. import scoring
-from ..errors import ConflictError, DomainValidationError
-from ..instruments.schema import Definition
-from ..models import (
+from accounts.errors import ConflictError, DomainValidationError
+from outcomes import events
+from outcomes.models import (
     CheckIn,
     InstrumentResponse,
     InstrumentVersion,
@@ -23,7 +23,11 @@ from ..models import (
     Patient,
     PatientStatus,
 )
-from .instruments import active_versions, definition_for
+
+from .. import scoring
+from ..instruments import definition_for
+from ..instruments.schema import Definition
+from .instruments import active_versions
 from .outcome_records import outcomes_mark_changed
 from .safety import safety_evaluate
 
@@ -133,6 +137,7 @@ def _lock_patient(patient: Patient) -> None:
     withdrawal that committed after the request read the patient is refused here."""
     table, pk = Patient._meta.db_table, Patient._meta.pk
     status = Patient._meta.get_field("status").column
+    assert status is not None and pk.column is not None  # concrete fields have a column
     quote = connection.ops.quote_name
     lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cur:
@@ -190,7 +195,8 @@ def _store(
     snapshot, so `before` holds the previous values; the foreign keys (deferred, as Django
     creates them) are checked at commit, when the check-in and its responses exist.
     Issued one by one through the ORM these were five round trips and most of a
-    submission's CPU (issue 6, docs/BENCHMARKS.md). Runs under the patient's row lock.
+    submission's CPU (docs/BENCHMARKS.md, "Clinic-network scale"). Runs under the patient's row
+    lock.
 
     A taken id (a phone's retry: routine) makes the check-in's INSERT do nothing rather
     than fail, and every other part writes only if it wrote. A failing statement would be
@@ -209,6 +215,8 @@ def _store(
         return before
     quote = connection.ops.quote_name
     check_in_columns, check_in_row, check_in_params = _values(CheckIn, [check_in])
+    check_in_pk = CheckIn._meta.pk.column
+    assert check_in_pk is not None  # a concrete field has a column
     response_columns, response_rows, response_params = _values(InstrumentResponse, rows)
     check_ins = quote(CheckIn._meta.db_table)
     responses = quote(InstrumentResponse._meta.db_table)
@@ -217,7 +225,7 @@ def _store(
     sql = f"""
         WITH check_in AS (
             INSERT INTO {check_ins} ({check_in_columns}) VALUES {check_in_row}
-            ON CONFLICT ({quote(CheckIn._meta.pk.column)}) DO NOTHING RETURNING 1
+            ON CONFLICT ({quote(check_in_pk)}) DO NOTHING RETURNING 1
         ), responses AS (
             INSERT INTO {responses} ({response_columns})
             SELECT * FROM (VALUES {response_rows}) AS v WHERE EXISTS (SELECT FROM check_in)
@@ -332,7 +340,8 @@ def checkin_submit(
             return _replay(existing, patient=patient, digest=digest)
         raise
     scored = [
-        (row, scoring.score(defn, r.answers))
+        # _validate found no error: the answers are an object of linkId: whole number.
+        (row, scoring.score(defn, cast(dict[str, int], r.answers)))
         for (row, defn), r in zip(resolved, responses, strict=True)
     ]
     try:
@@ -341,8 +350,8 @@ def checkin_submit(
             # and makes a racing retry of the same id find the first one's row. NO KEY:
             # rows that merely reference the patient (the stored-outcome refresh inserts
             # them while holding the patient's OutcomeState row, which this transaction
-            # bumps below) must not wait for us; FOR UPDATE deadlocked with it (issue 6
-            # load test, the mix of submissions and cohort reads).
+            # bumps below) must not wait for us; FOR UPDATE deadlocked with it (the
+            # network-scale load test, the mix of submissions and cohort reads).
             _lock_patient(patient)
             # A taken id (a retry, or a concurrent submission of the same id that
             # committed first) writes nothing and is replayed below (_AlreadyStored).
@@ -381,11 +390,11 @@ def checkin_submit(
                 previous_totals=previous,
                 now=timezone.now(),  # escalation runs on the real clock
             )
-            # Data flows outcomes -> notifications: answering closes the open reminder.
-            from notifications.services.reminders import reminders_complete_for_checkin
-
-            reminders_complete_for_checkin(
-                check_in=check_in, instrument_codes=[r.instrument_code for r in rows]
+            # Answering closes the open reminder (notifications subscribes).
+            events.announce(
+                events.CheckInStored(
+                    check_in=check_in, instrument_codes=tuple(r.instrument_code for r in rows)
+                )
             )
     except (IntegrityError, _AlreadyStored):
         existing = CheckIn.objects.filter(id=check_in_id).first()

@@ -8,12 +8,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from ..errors import DomainValidationError
-from ..history import history_record_change
-from ..models import CourseKind, Infusion, InfusionStatus, Patient, TreatmentCourse
+from accounts.errors import DomainValidationError
+from accounts.history import history_record_change
+from outcomes import events
+from outcomes.models import CourseKind, Infusion, InfusionStatus, Patient, TreatmentCourse
+
 from .outcome_records import outcomes_mark_changed
 
-# Benzodiazepines can blunt ketamine's antidepressant effect (INSTRUMENTS.md, product
+# Benzodiazepines can blunt ketamine's antidepressant effect (docs/clinical/INSTRUMENTS.md, product
 # brief); recording one raises a warning on the infusion. Generic names, lower case.
 BENZODIAZEPINES = frozenset(
     {
@@ -70,7 +72,7 @@ def benzodiazepines_in(medications: list[dict]) -> list[str]:
     return found
 
 
-def _check_clinical(fields: dict, errors: dict) -> None:
+def _check_clinical(fields: dict, errors: dict) -> None:  # noqa: C901 - a check per field
     for key in ("vitals_before", "vitals_after"):
         vitals = fields.get(key)
         if vitals is None:
@@ -146,8 +148,6 @@ def infusion_schedule(
     *, patient: Patient, scheduled_at: datetime, created_by=None, **fields
 ) -> Infusion:
     """Record an infusion (planned, or already given) and plan its reminders."""
-    from notifications.services.reminders import reminders_plan_for_infusion
-
     course = fields.pop("course", None)
     if course is not None and course.patient_id != patient.id:
         raise DomainValidationError.single("course", "does_not_exist", "Unknown course.")
@@ -165,7 +165,7 @@ def infusion_schedule(
         benzodiazepine_recorded=bool(benzodiazepines_in(meds)),
         **fields,
     )
-    reminders_plan_for_infusion(infusion=infusion)
+    events.announce(events.InfusionRecorded(infusion=infusion))  # its reminders are planned
     outcomes_mark_changed(patient_ids=[patient.pk])
     return infusion
 
@@ -189,8 +189,6 @@ TIMING = {"scheduled_at", "planned_duration_minutes", "started_at", "ended_at"}
 
 @transaction.atomic
 def infusion_update(*, infusion: Infusion, **changes) -> Infusion:
-    from notifications.services.reminders import reminders_plan_for_infusion
-
     unknown = set(changes) - EDITABLE
     if unknown:
         raise DomainValidationError(
@@ -221,15 +219,13 @@ def infusion_update(*, infusion: Infusion, **changes) -> Infusion:
     infusion.save(update_fields=[*changes, "status", "benzodiazepine_recorded", "updated_at"])
     outcomes_mark_changed(patient_ids=[infusion.patient_id])
     if TIMING & set(changes):
-        reminders_plan_for_infusion(infusion=infusion)
+        events.announce(events.InfusionMoved(infusion=infusion))
     return infusion
 
 
 @transaction.atomic
 def infusion_cancel(*, infusion: Infusion, reason: str = "") -> Infusion:
     """Cancel a scheduled infusion; its pending reminders are cancelled, nothing sent is touched."""
-    from notifications.services.reminders import reminders_plan_for_infusion
-
     updated = Infusion.objects.filter(
         pk=infusion.pk, status__in=(InfusionStatus.SCHEDULED, InfusionStatus.IN_PROGRESS)
     ).update(
@@ -242,5 +238,5 @@ def infusion_cancel(*, infusion: Infusion, reason: str = "") -> Infusion:
     infusion.refresh_from_db()
     history_record_change(record=infusion)
     outcomes_mark_changed(patient_ids=[infusion.patient_id])
-    reminders_plan_for_infusion(infusion=infusion)
+    events.announce(events.InfusionCancelled(infusion=infusion))
     return infusion

@@ -1,6 +1,7 @@
 """Loading instrument definitions from the repo's files into versioned rows.
 
-A version is immutable once loaded: answers are pinned to it (STYLE habit 11), so a file
+A version is immutable once loaded: answers are pinned to it (docs/house/STYLE.md, habit 11), so
+a file
 whose content changed under the same version is refused; give it a new version instead.
 """
 
@@ -8,7 +9,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -17,9 +17,11 @@ from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from ..errors import ConflictError, DomainValidationError
+from accounts.errors import ConflictError, DomainValidationError
+from accounts.models import Clinic
+from outcomes.models import InstrumentVersion
+
 from ..instruments.schema import (
-    Definition,
     DefinitionError,
     content_digest,
     licensed_template_files,
@@ -28,7 +30,6 @@ from ..instruments.schema import (
     parse_definition,
     shipped_definition_files,
 )
-from ..models import Clinic, InstrumentVersion
 
 logger = logging.getLogger(__name__)
 
@@ -39,23 +40,12 @@ class SyncReport:
     unchanged: list[str]
 
 
-@lru_cache(maxsize=256)
-def _parse_cached(version_id, digest: str, definition_json: str) -> Definition:
-    return parse_definition(json.loads(definition_json))
-
-
-def definition_for(version: InstrumentVersion) -> Definition:
-    """The parsed definition of a stored version (parsed once per process: rows are immutable)."""
-    return _parse_cached(
-        version.id, version.content_digest, json.dumps(version.definition, sort_keys=True)
-    )
-
-
 # The active versions a clinic's patients may answer, per clinic, kept by each process for
 # AFTERGLOW_INSTRUMENT_CACHE_SECONDS: every submission needs them, and they almost never
 # change (a version's content never does; a clinic loading a licensed instrument or an
 # admin retiring a version, rarely). Reading them was 8% of a submission's CPU at network
-# scale (docs/BENCHMARKS.md, issue 6). A change saved in this process clears the cache at
+# scale (docs/BENCHMARKS.md, "Clinic-network scale"). A change saved in this process clears the
+# cache at
 # once (receiver below); other processes see it within the interval, except that a
 # submission naming a version the cache lacks (or holds without its licensed text) reads
 # the database before it is refused (checkins._validate): a new version is never refused.
@@ -128,7 +118,8 @@ def _store(*, data: dict, clinic: Clinic | None) -> tuple[InstrumentVersion, boo
 def instruments_sync(*, directory: Path | None = None) -> SyncReport:
     """Load every shipped definition file that is not loaded yet (idempotent)."""
     files = sorted(directory.glob("*.json")) if directory else shipped_definition_files()
-    created, unchanged = [], []
+    created: list[str] = []
+    unchanged: list[str] = []
     for path in files:
         try:
             data = json.loads(path.read_text())

@@ -26,9 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..analytics.durability import InfusionEvent, Point, Thresholds, infusion_outcomes
-from ..dbtime import epoch_seconds, from_epoch
-from ..models import (
+from outcomes.models import (
     Infusion,
     InfusionOutcomeRecord,
     InfusionStatus,
@@ -36,6 +34,10 @@ from ..models import (
     OutcomeState,
     Patient,
 )
+
+from ..analytics.durability import InfusionEvent, Point, Thresholds, infusion_outcomes
+from ..dbtime import epoch_seconds, from_epoch
+from ..selectors.instruments import instrument_infos
 
 REFRESH_BATCH = 500
 
@@ -105,8 +107,6 @@ def outcome_records_refresh_stale(*, limit: int = 5_000) -> int:
 
 
 def _refresh_batch(ids: list, now: datetime) -> int:
-    from ..selectors.analytics import instrument_infos
-
     # The versions first: anything that changes after this read leaves the patient stale.
     versions = dict(
         OutcomeState.objects.filter(patient_id__in=ids).values_list("patient_id", "version")
@@ -129,10 +129,12 @@ def _refresh_batch(ids: list, now: datetime) -> int:
         .order_by("started_at")
         .values_list("patient_id", "id", "started_at", "ended_at")
     ):
+        # Filtered on ended_at; the infusion_ends_after_start constraint sets started_at.
+        assert s is not None and e is not None
         events[pid].append(InfusionEvent(id=str(iid), started_at=s, ended_at=e))
 
     infos_by_clinic: dict = {}
-    rows = []
+    rows: list[InfusionOutcomeRecord] = []
     for pid, clinic_id, withdrawn_at in patients:
         if clinic_id not in infos_by_clinic:
             infos_by_clinic[clinic_id] = {

@@ -1,4 +1,4 @@
-"""Patients, their app accounts and enrolment codes; staff roles."""
+"""Patients, their app accounts and enrolment codes."""
 
 import hashlib
 import secrets
@@ -13,18 +13,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ..errors import DomainValidationError
-from ..models import (
-    Clinic,
-    ClinicMembership,
-    Condition,
-    EnrolmentCode,
-    Patient,
-    PatientCondition,
-    PatientStatus,
-    Role,
-    validate_iana_zone,
-)
+from accounts.errors import DomainValidationError
+from accounts.models import Clinic, Role, validate_iana_zone
+from outcomes import events
+from outcomes.models import Condition, EnrolmentCode, Patient, PatientCondition, PatientStatus
+
 from .outcome_records import outcomes_mark_changed
 
 User = get_user_model()
@@ -40,32 +33,6 @@ def _normalise_code(code: str) -> str:
 
 def _code_digest(code: str) -> str:
     return hashlib.sha256(_normalise_code(code).encode()).hexdigest()
-
-
-def membership_grant(*, user, clinic: Clinic, role: str) -> ClinicMembership:
-    """Give a user a role at a clinic. Joining a clinic that requires MFA without an
-    authenticator signs the user out everywhere: their tokens came from a password alone,
-    and their next sign-in asks for an enrolment (api/mfa.py)."""
-    if role not in Role.values:
-        raise DomainValidationError.single("role", "invalid_choice", f"Unknown role '{role}'.")
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-    from knox.models import AuthToken
-
-    from ..models import ClinicSecuritySettings
-
-    with transaction.atomic():
-        membership, created = ClinicMembership.objects.get_or_create(
-            user=user, clinic=clinic, role=role
-        )
-        if (
-            created
-            and ClinicSecuritySettings.objects.filter(
-                clinic=clinic, require_staff_mfa=True
-            ).exists()
-            and not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-        ):
-            AuthToken.objects.filter(user=user).delete()
-    return membership
 
 
 def _check_patient_fields(
@@ -200,9 +167,7 @@ def patient_update(
         if {"timezone", "status"} & set(fields):
             # 10:00 local is another instant in another zone; a withdrawn patient gets
             # no more reminders.
-            from notifications.services.reminders import reminders_replan_for_patient
-
-            reminders_replan_for_patient(patient=patient)
+            events.announce(events.PatientChanged(patient=patient))
     return patient
 
 

@@ -12,10 +12,12 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from knox.models import AuthToken
 
-from ..errors import DomainValidationError
-from ..history import history_record_change
-from ..models import (
+from accounts.errors import DomainValidationError
+from accounts.history import history_record_change
+from outcomes import events
+from outcomes.models import (
     CheckIn,
     Consent,
     Infusion,
@@ -25,6 +27,7 @@ from ..models import (
     SafetyAlert,
     TreatmentCourse,
 )
+
 from .outcome_records import outcomes_mark_changed
 
 
@@ -120,11 +123,6 @@ def patient_data_export(*, patient: Patient) -> dict:
 @transaction.atomic
 def patient_erase(*, patient: Patient) -> Patient:
     """Anonymise a patient on request (clinic policy): keep aggregates, drop identity."""
-    from knox.models import AuthToken
-
-    from notifications.models import ContactPoint, Device
-    from notifications.services.reminders import reminders_replan_for_patient
-
     patient = Patient.objects.select_for_update().select_related("user").get(pk=patient.pk)
     if patient.erased_at is not None:
         raise DomainValidationError.single(
@@ -140,8 +138,6 @@ def patient_erase(*, patient: Patient) -> Patient:
     user.save(
         update_fields=["username", "first_name", "last_name", "email", "is_active", "password"]
     )
-    Device.objects.filter(patient=patient).delete()
-    ContactPoint.objects.filter(patient=patient).delete()
     patient.enrolment_codes.all().delete()
     patient.care_team.clear()
     InstrumentResponse.objects.filter(patient=patient).update(answers={})
@@ -155,7 +151,8 @@ def patient_erase(*, patient: Patient) -> Patient:
     patient.refresh_from_db()
     _history_scrub(patient=patient)
     outcomes_mark_changed(patient_ids=[patient.pk])  # withdrawn now, if not before
-    reminders_replan_for_patient(patient=patient)  # withdrawn: pending reminders cancelled
+    # Devices and contact points go; withdrawn, the pending reminders are cancelled.
+    events.announce(events.PatientErased(patient=patient))
     return patient
 
 

@@ -1,7 +1,8 @@
 """Safety alerts. A suicidal-ideation answer must reach a clinician even if the phone app
 is buggy: rules are evaluated on the server, in the check-in's own transaction, and the
 care team's notices are written to the delivery outbox in that same transaction, so a
-stored answer cannot exist without its alert and its notices (INSTRUMENTS.md, "Safety").
+stored answer cannot exist without its alert and its notices (docs/clinical/INSTRUMENTS.md,
+"Safety").
 """
 
 from dataclasses import dataclass
@@ -11,10 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from ..errors import DomainValidationError
-from ..history import history_record_change
-from ..instruments.schema import Definition
-from ..models import (
+from accounts.errors import DomainValidationError
+from accounts.history import history_record_change
+from outcomes import events
+from outcomes.models import (
     AlertStatus,
     CheckIn,
     ClinicSafetySettings,
@@ -23,8 +24,11 @@ from ..models import (
     SafetyAlert,
 )
 
+from ..instruments.schema import Definition
+from ..scoring import Score
+
 # Shown with every submission that raised an alert. The 988 Suicide & Crisis Lifeline is
-# the US default (INSTRUMENTS.md); a clinic configures its own resources.
+# the US default (docs/clinical/INSTRUMENTS.md); a clinic configures its own resources.
 DEFAULT_CRISIS_RESOURCES = [
     {
         "name": "988 Suicide & Crisis Lifeline",
@@ -37,7 +41,8 @@ DEFAULT_CRISIS_RESOURCES = [
         "description": "If you are in immediate danger.",
     },
 ]
-# Osmind tells patients that the clinic may not be monitoring in real time (INSTRUMENTS.md).
+# Osmind tells patients that the clinic may not be monitoring in real time
+# (docs/clinical/INSTRUMENTS.md).
 NOT_MONITORED_MESSAGE = (
     "Your answers suggest you may be going through a very hard time. Your clinic has been "
     "told, but it does not watch check-ins around the clock and may not see this right "
@@ -76,14 +81,12 @@ def safety_evaluate(
     *,
     patient: Patient,
     check_in: CheckIn,
-    scored: list[tuple[InstrumentResponse, Definition, object]],
+    scored: list[tuple[InstrumentResponse, Definition, Score]],
     previous_totals: dict[str, float | None],
     now: datetime,
 ) -> list[SafetyAlert]:
     """Create the check-in's alerts and queue the care team's notices. Must run inside the
     check-in's transaction. `scored` holds (stored response, definition, Score)."""
-    from notifications.services.care_team import alert_notice_key, care_team_notify
-
     wanted: dict[tuple, SafetyAlert] = {}
     next_at = None  # read the clinic's settings only when a rule fired (rarely)
     for row, defn, score in scored:
@@ -109,14 +112,12 @@ def safety_evaluate(
             if worse >= LARGE_WORSENING_MIDS * mid:
                 # Worth a clinician's look, not a crisis: a plain care-team notice, with
                 # no escalation and no crisis message to the patient.
-                care_team_notify(patient=patient, dedupe_key=f"worsening:{row.id}")
+                events.announce(events.ScoreWorsened(patient=patient, response=row))
     # With their history rows (simple-history's bulk helper): who raised it is the
     # submitting request's user.
     alerts = bulk_create_with_history(list(wanted.values()), SafetyAlert)
     if alerts:
-        # One urgent notice per check-in, however many rules fired (a positive C-SSRS
-        # can fire several): one page to answer, not seven.
-        care_team_notify(patient=patient, dedupe_key=alert_notice_key(check_in.id, 0), urgent=True)
+        events.announce(events.SafetyAlertsRaised(patient=patient, alerts=tuple(alerts)))
     return alerts
 
 
@@ -137,8 +138,6 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
     """Notify the on-call list of every open alert past its acknowledgement time, and again
     each interval until someone acknowledges it. Claims rows with SKIP LOCKED, so
     concurrent beats never notify twice for one level."""
-    from notifications.services.care_team import alert_notice_key, care_team_notify, on_call_for
-
     now = now or timezone.now()
     done = 0
     while True:
@@ -152,13 +151,7 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
             for alert in rows:
                 alert.escalation_level += 1
                 alert.next_escalation_at = now + timedelta(minutes=_ack_minutes(alert.patient))
-                care_team_notify(
-                    patient=alert.patient,
-                    urgent=True,
-                    recipients=on_call_for(alert.patient),
-                    # Alerts of one check-in share a key: one notice per level, not per rule.
-                    dedupe_key=alert_notice_key(alert.check_in_id, alert.escalation_level),
-                )
+                events.announce(events.SafetyAlertEscalated(alert=alert))
             # Each escalation level is a history row too (by the system: no user).
             bulk_update_with_history(rows, SafetyAlert, ["escalation_level", "next_escalation_at"])
         done += len(rows)
@@ -182,6 +175,7 @@ def alert_acknowledge(*, alert: SafetyAlert, user, note: str = "") -> SafetyAler
         )
     alert.refresh_from_db()
     history_record_change(record=alert, user=user)
+    events.announce(events.SafetyAlertAcknowledged(alert=alert))
     return alert
 
 
@@ -204,4 +198,5 @@ def alert_resolve(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
         )
     alert.refresh_from_db()
     history_record_change(record=alert, user=user)
+    events.announce(events.SafetyAlertResolved(alert=alert))
     return alert

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from outcomes.errors import ConflictError, DomainValidationError
-from outcomes.models import Clinic
+from accounts.errors import ConflictError, DomainValidationError
+from accounts.models import Clinic
 from outcomes.services import instrument_load_licensed
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from outcomes.errors import ConflictError
+from accounts.errors import ConflictError
 from outcomes.instruments.schema import DefinitionError
 from outcomes.services import instruments_sync
 

@@ -1,0 +1,11 @@
+"""The Celery app. Messages are JSON and carry ids only, never health data."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("afterglow")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

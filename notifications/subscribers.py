@@ -1,0 +1,106 @@
+"""What notifications does when the clinical domain announces something (outcomes.events).
+
+`NotificationsConfig.ready()` subscribes these handlers; each runs inside the announcing
+service's transaction, so a reminder planned or a notice queued commits with its cause.
+"""
+
+from outcomes import events
+from outcomes.models import AlertStatus
+
+from .models import ContactPoint, Delivery, DeliveryStatus, Device
+from .services.care_team import alert_notice_key, care_team_notify, on_call_for
+from .services.reminders import (
+    reminders_complete_for_checkin,
+    reminders_plan_for_infusion,
+    reminders_replan_for_patient,
+)
+
+
+def on_check_in_stored(event: events.CheckInStored) -> None:
+    # Answering closes the open reminder.
+    reminders_complete_for_checkin(
+        check_in=event.check_in, instrument_codes=list(event.instrument_codes)
+    )
+
+
+def on_infusion_changed(
+    event: events.InfusionRecorded | events.InfusionMoved | events.InfusionCancelled,
+) -> None:
+    # Planned by diff: new reminders created, obsolete pending ones cancelled.
+    reminders_plan_for_infusion(infusion=event.infusion)
+
+
+def on_patient_changed(event: events.PatientChanged) -> None:
+    # 10:00 local is another instant in another zone; a withdrawn patient gets no more.
+    reminders_replan_for_patient(patient=event.patient)
+
+
+def on_patient_erased(event: events.PatientErased) -> None:
+    Device.objects.filter(patient=event.patient).delete()
+    ContactPoint.objects.filter(patient=event.patient).delete()
+    reminders_replan_for_patient(patient=event.patient)  # withdrawn: pending cancelled
+
+
+def on_alerts_raised(event: events.SafetyAlertsRaised) -> int:
+    # One urgent notice per check-in, however many rules fired (a positive C-SSRS can
+    # fire several): one page to answer, not seven.
+    first = event.alerts[0]
+    return care_team_notify(
+        patient=event.patient,
+        dedupe_key=alert_notice_key(first.check_in_id, 0),
+        urgent=True,
+        alert=first,
+    )
+
+
+def on_alert_escalated(event: events.SafetyAlertEscalated) -> int:
+    alert = event.alert
+    return care_team_notify(
+        patient=alert.patient,
+        urgent=True,
+        recipients=on_call_for(alert.patient),
+        # Alerts of one check-in share a key: one notice per level, not per rule.
+        dedupe_key=alert_notice_key(alert.check_in_id, alert.escalation_level),
+        alert=alert,
+    )
+
+
+def on_alert_closed(event: events.SafetyAlertAcknowledged | events.SafetyAlertResolved) -> int:
+    """Someone has it: urgent notices of its check-in still waiting to be sent are not
+    needed once none of that check-in's alerts is open (the sender checks again before
+    each send, for the notice already claimed)."""
+    alert = event.alert
+    if alert.check_in.safety_alerts.filter(status=AlertStatus.OPEN).exists():
+        return 0
+    return Delivery.objects.filter(
+        urgent=True,
+        alert__check_in_id=alert.check_in_id,
+        status__in=(DeliveryStatus.QUEUED, DeliveryStatus.RETRYING),
+    ).update(status=DeliveryStatus.SKIPPED, error_code="alert_closed", next_attempt_at=None)
+
+
+def on_score_worsened(event: events.ScoreWorsened) -> int:
+    # Worth a clinician's look, not a crisis: a plain notice, no escalation.
+    return care_team_notify(patient=event.patient, dedupe_key=f"worsening:{event.response.id}")
+
+
+def on_benefit_fading(event: events.BenefitFading) -> int:
+    return care_team_notify(
+        patient=event.patient,
+        dedupe_key=f"benefit_fading:{event.infusion_id}:{event.instrument_code}",
+    )
+
+
+def connect() -> None:
+    events.subscribe(events.CheckInStored, on_check_in_stored)
+    events.subscribe(events.InfusionRecorded, on_infusion_changed)
+    events.subscribe(events.InfusionMoved, on_infusion_changed)
+    events.subscribe(events.InfusionCancelled, on_infusion_changed)
+    events.subscribe(events.PatientChanged, on_patient_changed)
+    events.subscribe(events.PatientErased, on_patient_erased)
+    events.subscribe(events.SafetyAlertsRaised, on_alerts_raised)
+    events.subscribe(events.SafetyAlertEscalated, on_alert_escalated)
+    events.subscribe(events.SafetyAlertAcknowledged, on_alert_closed)
+    events.subscribe(events.SafetyAlertResolved, on_alert_closed)
+    events.subscribe(events.ScoreWorsened, on_score_worsened)
+    events.subscribe(events.BenefitFading, on_benefit_fading)
