@@ -1,93 +1,84 @@
-"""Shared fixtures: the real PostgreSQL and Redis, personas, an API client per persona."""
+"""Fixtures for every layer. Nothing here needs PostgreSQL or Redis: tests/unit/ runs on a
+machine with neither. The database, the services' preflight check and the personas are in
+tests/integration/conftest.py."""
 
+import firebase_admin
 import pytest
-from rest_framework.test import APIClient
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth.credentials import CredentialsWithRegionalAccessBoundary
 
-from api.auth import device_token_issue
-from api.preflight import check
+from notifications.channels import reset_channels
+from tests.helpers import FCM_APP, PROJECT_ID, TOKEN_URL
 
-from . import factories
+# --- the delivery channels at the HTTP boundary -----------------------------------------------
 
 
-def pytest_sessionstart(session):
-    # A run that cannot reach PostgreSQL or Redis stops here, loudly; it never skips.
-    problems = check()
-    if problems:
-        pytest.exit("; ".join(problems), returncode=3)
+@pytest.fixture
+def real_channels(settings):
+    """The shipped channel classes, whatever AFTERGLOW_CHANNEL_OVERRIDES says, and no cached
+    instance (or provider client) carried from one test to the next."""
+    settings.AFTERGLOW_CHANNELS = {
+        "push": "notifications.channels.push.FcmChannel",
+        "email": "notifications.channels.email.EmailChannel",
+        "sms": "notifications.channels.sms.TwilioSmsChannel",
+        "console": "notifications.channels.console.ConsoleChannel",
+    }
+    reset_channels()
+    yield
+    reset_channels()
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """Load the shipped instrument definitions once into the test database."""
-    from outcomes.services import instruments_sync
-
-    with django_db_blocker.unblock():
-        instruments_sync()
-
-
-@pytest.fixture(autouse=True)
-def _forget_cached_instrument_versions():
-    """A test's rows are rolled back; the process's cache of them must go too."""
-    yield
-    from outcomes.services.instruments import active_versions_forget
-
-    active_versions_forget()
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        _, token = device_token_issue(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
+def service_account() -> dict:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": PROJECT_ID,
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": f"fcm@{PROJECT_ID}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": TOKEN_URL,
+    }
 
 
-class Personas:
-    """Patient A and B (clinic X), a patient of clinic Y, a clinician, scheduler and admin
-    of clinic X, a clinician and a scheduler of clinic Y, and anonymous."""
-
-    def __init__(self):
-        self.clinic_x = factories.ClinicFactory(name="Clinic X")
-        self.clinic_y = factories.ClinicFactory(name="Clinic Y")
-        self.clinician_x = factories.StaffFactory(clinic=self.clinic_x, role="clinician")
-        self.scheduler_x = factories.StaffFactory(clinic=self.clinic_x, role="scheduler")
-        self.admin_x = factories.StaffFactory(clinic=self.clinic_x, role="clinic_admin")
-        self.clinician_y = factories.StaffFactory(clinic=self.clinic_y, role="clinician")
-        self.scheduler_y = factories.StaffFactory(clinic=self.clinic_y, role="scheduler")
-        self.patient_a = factories.PatientFactory(
-            clinic=self.clinic_x, care_team=[self.clinician_x]
-        )
-        self.patient_b = factories.PatientFactory(clinic=self.clinic_x)
-        self.patient_y = factories.PatientFactory(clinic=self.clinic_y)
-
-    def client(self, name: str) -> APIClient:
-        if name == "anonymous":
-            return APIClient()
-        who = getattr(self, name)
-        return client_for(getattr(who, "user", who))
-
-
-@pytest.fixture
-def personas(db) -> Personas:
-    return Personas()
-
-
-@pytest.fixture
-def patient(db):
-    return factories.PatientFactory()
-
-
-@pytest.fixture
-def patient_client(patient) -> APIClient:
-    return client_for(patient.user)
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Print what the schemathesis run covered (tests/test_fuzz_api.py), in every run."""
-    import sys
-
-    fuzz = sys.modules.get("tests.test_fuzz_api")
-    if fuzz is None or not fuzz.TOTALS["roles"]:
+def _delete_fcm_app() -> None:
+    try:
+        app = firebase_admin.get_app(FCM_APP)
+    except ValueError:
         return
-    for line in fuzz.SUMMARY:
-        terminalreporter.write_line(line)
+    firebase_admin.delete_app(app)
+
+
+@pytest.fixture
+def fcm(settings, service_account, monkeypatch):
+    """FCM configured with a synthetic service account; the firebase app (and the access
+    token it caches) is created fresh in each test. `responses` patches requests'
+    HTTPAdapter, the one chokepoint firebase-admin goes through: an unregistered URL raises
+    ConnectionError, so a call nobody expected fails the test."""
+    # google-auth (2.5x+) follows each token refresh with a Regional Access Boundary lookup
+    # (GET iamcredentials.googleapis.com/.../allowedLocations) in a background thread that
+    # swallows every error. It is no part of FCM's protocol, and its thread could outlive the
+    # mock and reach the network, so it is switched off; a renamed hook fails here loudly.
+    monkeypatch.setattr(
+        CredentialsWithRegionalAccessBoundary,
+        "_is_regional_access_boundary_lookup_required",
+        lambda self: False,
+    )
+    _delete_fcm_app()
+    settings.AFTERGLOW_FCM_CREDENTIALS = service_account
+    reset_channels()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        rsps.post(
+            TOKEN_URL,
+            json={"access_token": "ya29.test", "expires_in": 3600, "token_type": "Bearer"},
+        )
+        yield rsps
+    _delete_fcm_app()

@@ -1,0 +1,355 @@
+"""Helpers more than one test module uses: an API client per user, a patient's timeline
+of infusions and PHQ-9 answers, the endpoint-by-persona matrix, and the FCM fakes.
+
+Test modules import from here (and from tests/factories.py), never from one another.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
+
+from accounts.services.tokens import device_token_issue
+from outcomes.services.checkins import ResponseInput, checkin_submit
+from outcomes.services.infusions import infusion_schedule
+from tests.factories import PASSWORD, checkin_payload, phq9
+
+# --- API clients ------------------------------------------------------------------------------
+
+
+def client_for(user) -> APIClient:
+    """An API client signed in as `user` with a device token (anonymous for None)."""
+    client = APIClient()
+    if user is not None:
+        _, token = device_token_issue(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+# --- a patient's timeline, through the services -----------------------------------------------
+
+T0 = datetime(2026, 9, 1, 14, 0, tzinfo=UTC)
+
+
+def phq9_total(total: int) -> dict[str, int]:
+    """PHQ-9 answers adding up to `total` (item 9 kept at 0)."""
+    answers, left = {}, total
+    for i in range(1, 10):
+        v = min(3, left) if i < 9 else 0
+        answers[f"item{i}"] = v
+        left -= v
+    assert left == 0
+    return answers
+
+
+def give_infusion(patient, at):
+    """A 40-minute infusion given at `at`, recorded as the clinic records it."""
+    return infusion_schedule(
+        patient=patient, scheduled_at=at, started_at=at, ended_at=at + timedelta(minutes=40)
+    )
+
+
+def answer(patient, at, total):
+    """A PHQ-9 check-in answered at `at` adding up to `total`, submitted as the phone does."""
+    checkin_submit(
+        patient=patient,
+        check_in_id=uuid.uuid4(),
+        answered_at=at,
+        responses=[ResponseInput("PHQ-9", "1", phq9_total(total))],
+        now=at,
+    )
+
+
+# --- every endpoint with the status each persona gets (tests/integration/test_permissions.py) ---
+# The `world` fixture (tests/integration/conftest.py) holds the objects the paths name.
+
+PERSONAS = [
+    "patient_a",
+    "patient_b",
+    "patient_y",
+    "clinician_x",
+    "scheduler_x",
+    "admin_x",
+    "clinician_y",
+    "scheduler_y",
+    "anonymous",
+]
+
+
+def _everyone(code, **overrides):
+    return {p: overrides.get(p, code) for p in PERSONAS}
+
+
+STAFF_ONLY_HEALTH = _everyone(403, anonymous=401, clinician_x=200, clinician_y=404)
+SCHEDULERS_X = _everyone(403, anonymous=401, scheduler_x=200, admin_x=200, scheduler_y=404)
+PLAN_READERS_X = _everyone(
+    403,
+    anonymous=401,
+    clinician_x=200,
+    scheduler_x=200,
+    admin_x=200,
+    clinician_y=404,
+    scheduler_y=404,
+)
+STEPS = [{"key": "hour-2", "offset_minutes": 120, "instruments": ["MOOD"], "window_hours": 6}]
+PATIENT_ONLY = _everyone(403, anonymous=401, patient_a=200, patient_b=200, patient_y=200)
+STAFF_PERSONAS = ["clinician_x", "scheduler_x", "admin_x", "clinician_y", "scheduler_y"]
+
+
+def _staff(code):
+    return dict.fromkeys(STAFF_PERSONAS, code)
+
+
+STAFF_ANY = _everyone(403, anonymous=401, **_staff(200))
+STAFF_400 = _everyone(403, anonymous=401, **_staff(400))
+ADMIN_X = _everyone(403, anonymous=401, admin_x=200)
+
+
+def _with_admin_authenticator(w) -> None:
+    TOTPDevice.objects.get_or_create(user=w.admin_x, confirmed=True, defaults={"name": "A"})
+
+
+# (method, path template, body factory, expected status per persona)
+MATRIX = [
+    ("get", "/api/v1/account/", None, _everyone(200, anonymous=401)),
+    ("get", "/api/v1/me/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/check-ins/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/me/check-ins/",
+        lambda w: checkin_payload(responses=[phq9(*[0] * 9)]),
+        _everyone(403, anonymous=401, patient_a=201, patient_b=201, patient_y=201),
+    ),
+    (
+        "get",
+        "/api/v1/me/check-ins/{checkin_a}/",
+        None,
+        _everyone(403, anonymous=401, patient_a=200, patient_b=404, patient_y=404),
+    ),
+    ("get", "/api/v1/clinics/", None, _everyone(200, anonymous=401)),
+    ("get", "/api/v1/instruments/", None, _everyone(200, anonymous=401)),
+    ("get", "/api/v1/instruments/{instrument_id}/", None, _everyone(200, anonymous=401)),
+    (
+        "get",
+        "/api/v1/patients/",
+        None,
+        _everyone(403, anonymous=401, clinician_x=200, clinician_y=200),
+    ),
+    (
+        "post",
+        "/api/v1/patients/",
+        lambda w: {
+            "clinic": str(w.clinic_x.id),
+            "display_name": "Synthetic New",
+            "timezone": "UTC",
+        },
+        _everyone(403, anonymous=401, clinician_x=201, admin_x=201, clinician_y=400),
+    ),
+    ("get", "/api/v1/patients/{patient_a}/", None, STAFF_ONLY_HEALTH),
+    (
+        "patch",
+        "/api/v1/patients/{patient_a}/",
+        lambda w: {"timezone": "Europe/Berlin"},
+        _everyone(403, anonymous=401, clinician_x=200, admin_x=200, clinician_y=404),
+    ),
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/enrolment-codes/",
+        None,
+        _everyone(403, anonymous=401, clinician_x=201, admin_x=201, clinician_y=404),
+    ),
+    ("get", "/api/v1/patients/{patient_a}/check-ins/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/me/infusions/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/open-check-ins/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/schedule/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/devices/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/me/devices/",
+        lambda w: {"push_token": f"synthetic-{uuid.uuid4()}", "platform": "android"},
+        _everyone(403, anonymous=401, patient_a=201, patient_b=201, patient_y=201),
+    ),
+    (
+        "delete",
+        "/api/v1/me/devices/{device_a}/",
+        None,
+        _everyone(403, anonymous=401, patient_a=204, patient_b=404, patient_y=404),
+    ),
+    ("get", "/api/v1/me/reminder-preferences/", None, PATIENT_ONLY),
+    (
+        "patch",
+        "/api/v1/me/reminder-preferences/",
+        lambda w: {"quiet_hours_start": "21:00", "quiet_hours_end": "08:00"},
+        PATIENT_ONLY,
+    ),
+    ("get", "/api/v1/patients/{patient_a}/infusions/", None, STAFF_ONLY_HEALTH),
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/infusions/",
+        lambda w: {"scheduled_at": (timezone.now() + timedelta(days=3)).isoformat()},
+        _everyone(403, anonymous=401, clinician_x=201, clinician_y=404),
+    ),
+    ("get", "/api/v1/patients/{patient_a}/treatment-courses/", None, STAFF_ONLY_HEALTH),
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/treatment-courses/",
+        lambda w: {"kind": "induction", "started_on": "2026-11-01"},
+        _everyone(403, anonymous=401, clinician_x=201, clinician_y=404),
+    ),
+    ("get", "/api/v1/patients/{patient_a}/reminder-settings/", None, SCHEDULERS_X),
+    (
+        "patch",
+        "/api/v1/patients/{patient_a}/reminder-settings/",
+        lambda w: {"paused_until": None},
+        SCHEDULERS_X,
+    ),
+    ("get", "/api/v1/infusions/{infusion_a}/", None, STAFF_ONLY_HEALTH),
+    (
+        "patch",
+        "/api/v1/infusions/{infusion_a}/",
+        lambda w: {"observation_minutes": 60},
+        STAFF_ONLY_HEALTH,
+    ),
+    (
+        "post",
+        "/api/v1/infusions/{infusion_a}/cancel/",
+        lambda w: {"reason": "rescheduled"},
+        STAFF_ONLY_HEALTH,
+    ),
+    (
+        "get",
+        "/api/v1/cadence-plans/",
+        None,
+        _everyone(
+            403,
+            anonymous=401,
+            clinician_x=200,
+            scheduler_x=200,
+            admin_x=200,
+            clinician_y=200,
+            scheduler_y=200,
+        ),
+    ),
+    (
+        "post",
+        "/api/v1/cadence-plans/",
+        lambda w: {"clinic": str(w.clinic_x.id), "name": f"Plan {uuid.uuid4()}", "steps": STEPS},
+        _everyone(403, anonymous=401, scheduler_x=201, admin_x=201, scheduler_y=400),
+    ),
+    ("get", "/api/v1/cadence-plans/{plan_x}/", None, PLAN_READERS_X),
+    ("patch", "/api/v1/cadence-plans/{plan_x}/", lambda w: {"name": "Renamed"}, SCHEDULERS_X),
+    ("get", "/api/v1/cadence-plans/{plan_x}/adherence/", None, PLAN_READERS_X),
+    ("get", "/api/v1/reminders/", None, {**SCHEDULERS_X, "scheduler_y": 200}),
+    ("get", "/api/v1/clinics/{clinic_x}/notification-settings/", None, SCHEDULERS_X),
+    (
+        "patch",
+        "/api/v1/clinics/{clinic_x}/notification-settings/",
+        lambda w: {"default_channels": ["push", "sms"]},
+        SCHEDULERS_X,
+    ),
+    ("get", "/api/v1/me/trajectory/", None, PATIENT_ONLY),
+    ("get", "/api/v1/patients/{patient_a}/trajectory/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/patients/{patient_a}/outcomes/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/patients/{patient_a}/charts/trajectory/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/patients/{patient_a}/booster/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/patients/{patient_a}/exports/csv/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/patients/{patient_a}/exports/fhir/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/clinics/{clinic_x}/durability/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/clinics/{clinic_x}/charts/durability/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/clinics/{clinic_x}/exports/csv/", None, STAFF_ONLY_HEALTH),
+    (
+        "get",
+        "/api/v1/alerts/",
+        None,
+        _everyone(403, anonymous=401, clinician_x=200, clinician_y=200),
+    ),
+    ("get", "/api/v1/alerts/{alert_a}/", None, STAFF_ONLY_HEALTH),
+    ("post", "/api/v1/alerts/{alert_a}/acknowledge/", None, STAFF_ONLY_HEALTH),
+    ("post", "/api/v1/alerts/{alert_a}/resolve/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/audit-events/", None, _everyone(403, anonymous=401, admin_x=200)),
+    ("get", "/api/v1/me/consents/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/me/consents/",
+        lambda w: {"document": "privacy-notice", "version": "2026-11"},
+        _everyone(403, anonymous=401, patient_a=201, patient_b=201, patient_y=201),
+    ),
+    ("get", "/api/v1/me/export/", None, PATIENT_ONLY),
+    ("get", "/api/v1/me/export/fhir/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/erase/",
+        lambda w: {"confirm": True},
+        _everyone(403, anonymous=401, admin_x=200),
+    ),
+    # Accounts and security: a staff member's own authenticator; the clinic's sign-in policy;
+    # the change history of clinical records.
+    ("get", "/api/v1/account/totp/", None, STAFF_ANY),
+    # Starting an enrolment takes the current password again.
+    (
+        "post",
+        "/api/v1/account/totp/",
+        lambda w: {"password": PASSWORD},
+        {**STAFF_ANY, **_staff(201)},
+    ),
+    # Nothing pending or enrolled: the code cannot be checked (400), patients 403.
+    ("post", "/api/v1/account/totp/confirm/", lambda w: {"code": "000000"}, STAFF_400),
+    ("post", "/api/v1/account/totp/remove/", lambda w: {"code": "000000"}, STAFF_400),
+    ("get", "/api/v1/clinics/{clinic_x}/security-settings/", None, ADMIN_X),
+    (
+        "patch",
+        "/api/v1/clinics/{clinic_x}/security-settings/",
+        lambda w: {"require_staff_mfa": False},
+        ADMIN_X,
+    ),
+    # A staff member's MFA enrolment code, from an admin of their clinic (who must have an
+    # authenticator: the body factory gives admin X one).
+    (
+        "post",
+        "/api/v1/clinics/{clinic_x}/staff/{staff_x}/mfa-enrolment-code/",
+        lambda w: _with_admin_authenticator(w),
+        _everyone(403, anonymous=401, admin_x=201),
+    ),
+    ("get", "/api/v1/infusions/{infusion_a}/history/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/alerts/{alert_a}/history/", None, STAFF_ONLY_HEALTH),
+    ("post", "/api/v1/auth/sign-out/", None, _everyone(204, anonymous=401)),
+    ("post", "/api/v1/auth/sign-out-all/", None, _everyone(204, anonymous=401)),
+]
+# Open by design: they take credentials or a code, and answer 400 to bad ones.
+PUBLIC = {
+    ("post", "/api/v1/auth/sign-in/"),
+    ("post", "/api/v1/auth/sign-in/enrol/"),
+    ("post", "/api/v1/auth/sign-in/verify/"),
+    ("post", "/api/v1/auth/enrol/"),
+}
+
+
+def endpoint_path(template: str, w) -> str:
+    """A MATRIX path template filled in with the `world` fixture's objects."""
+    return template.format(
+        checkin_a=w.checkin_a,
+        instrument_id=w.instrument_id,
+        patient_a=w.patient_a.id,
+        device_a=w.device_a.id,
+        infusion_a=w.infusion_a.id,
+        plan_x=w.plan_x.id,
+        clinic_x=w.clinic_x.id,
+        alert_a=w.alert_a.id,
+        staff_x=w.clinician_x.id,
+    )
+
+
+# --- FCM HTTP v1 with no network (the fixtures are in tests/conftest.py) ----------------------
+
+PROJECT_ID = "afterglow-test"
+TOKEN_URL = "https://oauth2.googleapis.com/token"
+FCM_URL = f"https://fcm.googleapis.com/v1/projects/{PROJECT_ID}/messages:send"
+FCM_NAME = f"projects/{PROJECT_ID}/messages/0:123"
+FCM_APP = "afterglow-fcm"
+PUSH_TOKEN = "fcm-registration-token-for-a-synthetic-phone"
+
+
+def fcm_calls(rsps) -> list:
+    return [c for c in rsps.calls if c.request.url == FCM_URL]
