@@ -1,40 +1,10 @@
-"""Pure outcome analytics: per-infusion durability, cohort survival, booster planning.
+"""Pure outcome analytics: per-course outcomes (courses.py), interval-censored cohort
+durability (interval.py), booster planning (booster.py), and the older per-infusion
+engine and right-censored Kaplan-Meier (durability.py, survival.py).
 
 Plain functions over plain data (dataclasses, datetimes, floats), with no Django or ORM
-import, so they can be checked by the thousand with hypothesis (docs/house/STYLE.md, "Where things
-live"). Selectors load rows and turn them into these dataclasses; nothing here reads the
-database.
+import, so they can be checked by the thousand with hypothesis (docs/house/STYLE.md,
+"Where things live"). Selectors load rows and turn them into these dataclasses; nothing
+here reads the database. Import the modules themselves: this package imports nothing, so
+that a caller of one module does not pay for scipy in another.
 """
-
-from outcomes.analytics.booster import BoosterProposal, propose_booster
-from outcomes.analytics.durability import (
-    InfusionEvent,
-    InfusionOutcome,
-    Point,
-    Thresholds,
-    find_baseline,
-    improvement_pct,
-    infusion_outcomes,
-)
-from outcomes.analytics.survival import (
-    KaplanMeier,
-    kaplan_meier,
-    numbers_at_risk,
-    response_rates,
-)
-
-__all__ = [
-    "BoosterProposal",
-    "InfusionEvent",
-    "InfusionOutcome",
-    "KaplanMeier",
-    "Point",
-    "Thresholds",
-    "find_baseline",
-    "improvement_pct",
-    "infusion_outcomes",
-    "kaplan_meier",
-    "numbers_at_risk",
-    "propose_booster",
-    "response_rates",
-]

@@ -1,149 +1,224 @@
-"""When to offer a booster infusion: a proposed booking window, before the benefit of the
-current infusion is expected to fade.
+"""When to offer a booster: a booking window before the current course's benefit is
+expected to fade, from a survival model that uses censored follow-up.
 
-The expectation comes from this patient's own history when there is enough of it (the
-median of at least two past losses of response), otherwise from the clinic's cohort
-median, otherwise from the published median: 18 days from the last infusion to relapse
-among responders (Murrough 2013, Biol Psychiatry 74:250). A proposal is advice for a
-clinician, never an automatic booking.
+The model. Time from a course's last infusion to loss of response is taken as
+exponential with rate lambda (one parameter, so a patient's own one or two courses can
+inform it). The prior is a Gamma distribution centred on a reference median with the
+weight of `PRIOR_EVENTS` losses; the reference is the clinic's own cohort (same
+instrument and course kind) when it has at least `MIN_CLINIC_EVENTS` losses, else the
+published figure for the context (docs/clinical/INSTRUMENTS.md, "Published durability
+figures"). The patient's own past courses update it: each loss adds one event and its
+days (the midpoint of its interval), each censored course adds its days at risk and no
+event (so a responder still doing well lengthens the estimate instead of being ignored).
+The posterior mean of lambda gives the curve S(t) = exp(-lambda t).
+
+`basis` says where the estimate mostly comes from: "patient" once the patient has at
+least one loss of their own, else "clinic" or "published".
+
+The window closes when an estimated `WINDOW_PERCENTILE`% of such patients would have
+lost response (S = 0.75): early enough that most have not. It opens `WINDOW_DAYS`
+before that, never in the past. A patient whose benefit is fading or lost is offered a
+window from now (a rescue); one who lost response and is responding again is not.
+A proposal is advice for a clinician, never a booking.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from outcomes.analytics.durability import InfusionOutcome
+from outcomes.analytics.courses import CourseOutcome
 
-# Murrough 2013: median time to relapse among responders, 18 days after the last infusion
-# (n=24). Used only when the clinic has no cohort median of its own.
-PUBLISHED_MEDIAN_DURABILITY_DAYS = 18.0
-# A patient's own median needs at least this many past losses of response to be trusted.
-MIN_PATIENT_EVENTS = 2
+Basis = Literal["patient", "clinic", "published"]
+Advice = Literal[
+    "book_window", "rescue_now", "responding_again", "not_responding", "insufficient_data"
+]
+BASES: tuple[str, ...] = ("patient", "clinic", "published")
+ADVICE: tuple[str, ...] = (
+    "book_window",
+    "rescue_now",
+    "responding_again",
+    "not_responding",
+    "insufficient_data",
+)
+
+# Published medians by context (INSTRUMENTS.md): after a 6-infusion series 18 days
+# (Murrough 2013); a single infusion's benefit generally fades within about a week
+# (Phillips 2019); PTSD after 6 infusions 27.5 days (Feder 2021).
+PUBLISHED_MEDIAN_DAYS = {"induction": 18.0, "single_infusion": 7.0, "ptsd": 27.5}
+PRIOR_EVENTS = 2.0  # the prior weighs as much as two observed losses
+MIN_CLINIC_EVENTS = 10  # a clinic median from fewer losses is too noisy to lean on
+WINDOW_PERCENTILE = 25  # the window closes when 25% would have lost response
+WINDOW_DAYS = 5.0
 
 
 @dataclass(frozen=True)
-class BoosterProposal:
+class Reference:
+    median_days: float
+    basis: Literal["clinic", "published"]
+    context: str  # "induction", "single_infusion", "ptsd", or the clinic's group name
+
+
+def published_reference(*, infusions: int, condition_ptsd: bool) -> Reference:
+    if condition_ptsd:
+        return Reference(PUBLISHED_MEDIAN_DAYS["ptsd"], "published", "ptsd")
+    if infusions <= 1:
+        return Reference(PUBLISHED_MEDIAN_DAYS["single_infusion"], "published", "single_infusion")
+    return Reference(PUBLISHED_MEDIAN_DAYS["induction"], "published", "induction")
+
+
+@dataclass(frozen=True)
+class BoosterPlan:
+    advice: Advice
+    basis: Basis | None
+    reference_median_days: float | None  # the prior's median (clinic or published)
+    median_days: float | None  # this patient's estimated median, from the last infusion
     expected_fade_at: datetime | None
     window_start: datetime | None
     window_end: datetime | None
-    # "patient_history", "cohort", "fading_now", "not_responding", "insufficient_data"
-    basis: str
+    window_percentile: int  # % estimated to have lost response by window_end
+    patient_losses: int
+    patient_censored: int
     benefit_fading: bool
-    detail: str  # one sentence a clinician can read, no jargon
+    detail: str
 
 
 def _date(dt: datetime) -> str:
     return f"{dt.day} {dt:%b %Y}"
 
 
-def _no_window(basis: str, detail: str, *, fading: bool = False) -> BoosterProposal:
-    return BoosterProposal(
+def posterior_rate(
+    *, reference_median_days: float, losses: Sequence[float], censored: Sequence[float]
+) -> float:
+    """Posterior mean of the exponential rate (per day): Gamma(a, b) prior with
+    a = PRIOR_EVENTS and mean ln2 / reference median; losses add 1 to a and their days
+    to b, censored courses add their days to b."""
+    if reference_median_days <= 0:
+        raise ValueError("reference_median_days must be positive")
+    a0 = PRIOR_EVENTS
+    b0 = PRIOR_EVENTS * reference_median_days / math.log(2)
+    a = a0 + len(losses)
+    b = b0 + sum(max(0.0, d) for d in losses) + sum(max(0.0, d) for d in censored)
+    return a / b
+
+
+def days_until_survival(rate: float, survival: float) -> float:
+    """t with exp(-rate t) = survival."""
+    return -math.log(survival) / rate
+
+
+def _none(advice: Advice, detail: str, *, fading: bool = False) -> BoosterPlan:
+    return BoosterPlan(
+        advice=advice,
+        basis=None,
+        reference_median_days=None,
+        median_days=None,
         expected_fade_at=None,
         window_start=None,
         window_end=None,
-        basis=basis,
+        window_percentile=WINDOW_PERCENTILE,
+        patient_losses=0,
+        patient_censored=0,
         benefit_fading=fading,
         detail=detail,
     )
 
 
-def propose_booster(
+def plan_booster(
     *,
-    current: InfusionOutcome | None,
-    current_ended_at: datetime | None,
-    past_durability_days: Sequence[float],
-    cohort_median_days: float | None,
+    current: CourseOutcome | None,
+    last_infusion_end: datetime | None,
+    past: Sequence[CourseOutcome],
+    reference: Reference,
     now: datetime,
-    lead_days: float = 3.0,
-    window_days: float = 5.0,
-) -> BoosterProposal:
-    """Propose a booster window for the patient's most recent infusion.
-
-    `past_durability_days` must hold EVENTS only (durabilities of earlier infusions whose
-    response was lost, `censored` False); censored values would bias the median low.
-    The window is [fade - lead_days, fade - lead_days + window_days], moved to start at
-    `now` (keeping its length) when that start is already past.
-    """
-    if lead_days < 0 or window_days <= 0:
-        raise ValueError("lead_days must be >= 0 and window_days > 0")
-    window = timedelta(days=window_days)
-
-    if current is None or current_ended_at is None:
-        return _no_window(
-            "insufficient_data", "There is no recent infusion to plan a booster from."
+    response_pct: float = 50.0,
+) -> BoosterPlan:
+    """Advice for the patient's current course. `past` are earlier courses of the same
+    instrument (their losses and censored follow-up inform the patient's own rate)."""
+    if current is None or last_infusion_end is None:
+        return _none("insufficient_data", "There is no course to plan a booster from.")
+    window = timedelta(days=WINDOW_DAYS)
+    if (
+        current.status == "lost"
+        and current.latest_pct is not None
+        and (current.latest_pct >= response_pct - 1e-9)
+    ):
+        # Lost, then better again: no rescue now (the next fade is judged as it comes).
+        return _none(
+            "responding_again",
+            "The benefit wore off for a while but the latest scores meet response again; "
+            "no booster is needed now. Keep watching the next check-ins.",
         )
-
-    lost = current.status == "lost"
-    if lost or current.benefit_fading:
-        # Fading or already lost: offer a booster from now rather than waiting.
-        fade_at = current.lost_response_at if lost and current.lost_response_at else now
-        if lost:
-            detail = (
-                f"The benefit of the last infusion wore off around {_date(fade_at)}; "
-                f"consider offering a booster between {_date(now)} and {_date(now + window)}."
-            )
-        else:
-            detail = (
-                "The patient is still better than before the infusion but recent scores "
-                f"are slipping; consider offering a booster between {_date(now)} and "
-                f"{_date(now + window)}."
-            )
-        return BoosterProposal(
+    if current.status == "lost" or current.benefit_fading:
+        fade_at = current.loss_between[1] if current.loss_between else now
+        return BoosterPlan(
+            advice="rescue_now",
+            basis=None,
+            reference_median_days=None,
+            median_days=None,
             expected_fade_at=fade_at,
             window_start=now,
             window_end=now + window,
-            basis="fading_now",
+            window_percentile=WINDOW_PERCENTILE,
+            patient_losses=0,
+            patient_censored=0,
             benefit_fading=True,
-            detail=detail,
+            detail=(
+                "The benefit is fading or has worn off; consider offering a booster between "
+                f"{_date(now)} and {_date(now + window)}."
+            ),
         )
-
-    if current.status == "no_response":
-        return _no_window(
+    if current.status in ("no_response", "partial_response"):
+        return _none(
             "not_responding",
-            "The last infusion has not brought the hoped-for improvement yet, so a booster "
-            "date cannot be planned; review the treatment plan instead.",
+            "This course has not brought a response, so a booster date cannot be planned; "
+            "review the treatment plan instead.",
         )
     if current.status != "responding":
-        # "no_baseline" or "awaiting_data": we cannot tell yet whether it worked.
-        return _no_window(
+        return _none(
             "insufficient_data",
-            "There are not enough scores around the last infusion yet to tell how well "
-            "it worked, so no booster date is suggested.",
+            "There are not enough scores since the course to tell how well it worked yet.",
         )
 
-    events = [float(x) for x in past_durability_days if math.isfinite(x) and x >= 0]
-    if len(events) >= MIN_PATIENT_EVENTS:
-        basis = "patient_history"
-        days = statistics.median(events)
-        source = f"how long earlier infusions helped this patient (about {days:.0f} days)"
-    elif cohort_median_days is not None:
-        basis = "cohort"
-        days = float(cohort_median_days)
-        source = f"how long infusions usually help at this clinic (about {days:.0f} days)"
-    else:
-        basis = "cohort"
-        days = PUBLISHED_MEDIAN_DURABILITY_DAYS
-        source = f"published results (benefit usually lasts about {days:.0f} days)"
-
-    fade_at = current_ended_at + timedelta(days=days)
-    start = fade_at - timedelta(days=lead_days)
-    if start < now:
-        # Never propose a window in the past: it slides to start now, same length.
-        start = now
-    end = start + window
-    detail = (
-        f"Based on {source}, the benefit may start to fade around {_date(fade_at)}; "
-        f"consider booking a booster between {_date(start)} and {_date(end)}."
+    losses = [o.durability_days for o in past if o.status == "lost" and o.durability_days]
+    censored = [o.durability_days for o in past if o.censored and o.durability_days is not None]
+    losses_f = [float(x) for x in losses if x is not None]
+    rate = posterior_rate(
+        reference_median_days=reference.median_days, losses=losses_f, censored=censored
     )
-    return BoosterProposal(
+    # The current course's own follow-up so far also counts as time at risk... but it is
+    # the one we plan for: it only tells us the fade is later than now, handled below.
+    basis: Basis = "patient" if losses_f else reference.basis
+    median = days_until_survival(rate, 0.5)
+    close_days = days_until_survival(rate, 1 - WINDOW_PERCENTILE / 100)
+    fade_at = last_infusion_end + timedelta(days=median)
+    end = last_infusion_end + timedelta(days=close_days)
+    start = end - window
+    if start < now:
+        start, end = now, now + window  # never a window in the past
+    source = {
+        "patient": f"this patient's own courses (median about {median:.0f} days)",
+        "clinic": f"this clinic's similar courses (median about {median:.0f} days)",
+        "published": f"published results (median about {median:.0f} days)",
+    }[basis]
+    return BoosterPlan(
+        advice="book_window",
+        basis=basis,
+        reference_median_days=reference.median_days,
+        median_days=median,
         expected_fade_at=fade_at,
         window_start=start,
         window_end=end,
-        basis=basis,
+        window_percentile=WINDOW_PERCENTILE,
+        patient_losses=len(losses_f),
+        patient_censored=len(censored),
         benefit_fading=False,
-        detail=detail,
+        detail=(
+            f"Based on {source}, about {WINDOW_PERCENTILE}% of patients would have lost "
+            f"response by {_date(end)}; consider booking a booster between {_date(start)} "
+            f"and {_date(end)}."
+        ),
     )
