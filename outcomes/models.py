@@ -237,7 +237,11 @@ class LatestScore(models.Model):
 # --- treatment records ------------------------------------------------------------------
 class CourseKind(models.TextChoices):
     INDUCTION = "induction", "Induction series"
+    # A booster given on schedule while still responding: it censors durability.
     MAINTENANCE = "maintenance", "Maintenance"
+    # A booster given because the benefit faded: a loss of response (docs/clinical/
+    # INSTRUMENTS.md, "Outcome definitions").
+    RESCUE = "rescue", "Rescue booster"
 
 
 class TreatmentCourse(models.Model):

@@ -21,6 +21,7 @@ from outcomes.selectors.outcomes import (
     clinic_durability,
     clinic_durability_chart,
     patient_booster,
+    patient_course_view,
     patient_trajectory,
     patient_trajectory_chart,
 )
@@ -29,10 +30,10 @@ from ..permissions import IsPatient, IsStaffWithRole, request_patient
 from ..serializers.outcomes import (
     BoosterSerializer,
     ChartQuerySerializer,
-    CohortChartQuerySerializer,
-    CohortQuerySerializer,
-    CohortSerializer,
-    InfusionOutcomeSerializer,
+    ClinicDurabilityChartQuerySerializer,
+    ClinicDurabilityQuerySerializer,
+    ClinicDurabilitySerializer,
+    PatientCoursesSerializer,
     TrajectoryQuerySerializer,
     TrajectorySerializer,
 )
@@ -86,21 +87,22 @@ class PatientOutcomesView(generics.GenericAPIView):
     queryset = Patient.objects.none()  # for the schema's path parameter types only
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
-    serializer_class = InfusionOutcomeSerializer
+    serializer_class = PatientCoursesSerializer
 
     @extend_schema(
-        operation_id="patients_outcomes_list",
-        summary="Per-infusion outcomes: onset, best, response, remission, durability",
+        operation_id="patients_outcomes_retrieve",
+        summary="Outcomes per treatment course: baseline, response, remission, loss interval, "
+        "durability, and each infusion's acute effect",
         parameters=[OpenApiParameter("instrument", str, default="PHQ-9")],
-        responses={200: InfusionOutcomeSerializer(many=True)},
+        responses={200: PatientCoursesSerializer},
         tags=["outcomes"],
     )
     def get(self, request, patient_id):
         patient = access_patient(user=request.user, patient_id=patient_id)
-        code = request.query_params.get("instrument", "PHQ-9")
-        trajectory = patient_trajectory(patient=patient, code=code)
-        rows = trajectory["instruments"][0]["outcomes"] if trajectory["instruments"] else []
-        return Response(InfusionOutcomeSerializer(rows, many=True).data)
+        code = request.query_params.get("instrument", "PHQ-9")[:32]
+        return Response(
+            PatientCoursesSerializer(patient_course_view(patient=patient, code=code)).data
+        )
 
 
 class PatientTrajectoryChartView(generics.GenericAPIView):
@@ -130,39 +132,37 @@ def _staff_clinic(request, clinic_id) -> Clinic:
 class ClinicDurabilityView(generics.GenericAPIView):
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
-    serializer_class = CohortSerializer
+    serializer_class = ClinicDurabilitySerializer
 
     @extend_schema(
         operation_id="clinics_durability_retrieve",
-        summary="The clinic's durability of response (Kaplan-Meier), with rates",
-        parameters=[CohortQuerySerializer],
+        summary="Per-course response and remission rates and durability of response "
+        "(interval-censored Turnbull estimate, bootstrap intervals), with the signal used",
+        parameters=[ClinicDurabilityQuerySerializer],
         tags=["outcomes"],
     )
     def get(self, request, clinic_id):
         clinic = _staff_clinic(request, clinic_id)
-        q = _query(CohortQuerySerializer, request)
-        return Response(
-            CohortSerializer(
-                clinic_durability(clinic=clinic, code=q["instrument"], group_by=q["group_by"])
-            ).data
-        )
+        q = _query(ClinicDurabilityQuerySerializer, request)
+        body = clinic_durability(clinic=clinic, code=q["instrument"], group_by=q["group_by"])
+        return Response(ClinicDurabilitySerializer(body).data)
 
 
 class ClinicDurabilityChartView(generics.GenericAPIView):
     permission_classes = [IsStaffWithRole]
     staff_roles = HEALTH_DATA_ROLES
-    serializer_class = CohortChartQuerySerializer
+    serializer_class = ClinicDurabilityChartQuerySerializer
 
     @extend_schema(
         operation_id="clinics_durability_chart",
-        summary="The clinic's Kaplan-Meier curve as PNG or SVG",
-        parameters=[CohortChartQuerySerializer],
+        summary="The clinic's durability curves per course as PNG or SVG",
+        parameters=[ClinicDurabilityChartQuerySerializer],
         responses=IMAGE_RESPONSES,
         tags=["outcomes"],
     )
     def get(self, request, clinic_id):
         clinic = _staff_clinic(request, clinic_id)
-        q = _query(CohortChartQuerySerializer, request)
+        q = _query(ClinicDurabilityChartQuerySerializer, request)
         body = clinic_durability_chart(
             clinic=clinic, code=q["instrument"], group_by=q["group_by"], fmt=q["format"]
         )

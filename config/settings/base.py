@@ -308,6 +308,16 @@ AFTERGLOW_INSTRUMENTS_DIR = BASE_DIR / "outcomes" / "instruments" / "definitions
 # How long a process keeps the active instrument versions it read (every submission needs
 # them). A change in the same process is seen at once; in the others within this time.
 AFTERGLOW_INSTRUMENT_CACHE_SECONDS = env.int("AFTERGLOW_INSTRUMENT_CACHE_SECONDS", default=60)
+# Outcomes per treatment course (outcomes/selectors/courses.py). Infusions the clinic did
+# not assign to a course are grouped: a gap longer than this starts a new course (an
+# induction's infusions are 2-3 days apart; boosters come weeks later).
+AFTERGLOW_COURSE_GAP_DAYS = env.float("AFTERGLOW_COURSE_GAP_DAYS", default=21.0)
+# A durability curve is drawn only when responders were assessed at least this often (in
+# the median): a loss interval wider than a week spans a third of the published 18-day
+# median (docs/clinical/INSTRUMENTS.md). Configurable: a judgement, not a published cut.
+AFTERGLOW_DURABILITY_MAX_GAP_DAYS = env.float("AFTERGLOW_DURABILITY_MAX_GAP_DAYS", default=7.0)
+# Bootstrap replicates behind the clinic curve's intervals.
+AFTERGLOW_DURABILITY_BOOTSTRAP = env.int("AFTERGLOW_DURABILITY_BOOTSTRAP", default=200)
 
 # Every handler carries the health-data filter: no answer or score reaches a log.
 LOGGING = {

@@ -18,31 +18,36 @@ from django.db.models import F, Q
 from outcomes import events
 from outcomes.models import OutcomeState, Patient, PatientStatus
 
-from ..selectors.analytics import patient_courses
+from ..selectors.courses import patient_course_outcomes
 
 logger = logging.getLogger(__name__)
 
 
 def benefit_review(*, patient: Patient) -> int:
-    """Announce fading or lost benefit of the patient's current infusion; returns how many
-    notices the subscribers queued."""
-    infusions, courses = patient_courses(patient=patient)
-    if not infusions:
+    """Announce fading or lost benefit of the patient's current course; returns how many
+    notices the subscribers queued. Fading needs two assessments past the first 24 hours'
+    peak, each worse than the best by the instrument's MID (outcomes/analytics/courses.py);
+    a patient who lost response and meets it again is not announced."""
+    courses, by_code = patient_course_outcomes(patient=patient)
+    if not courses:
         return 0
+    current = courses[-1]
+    last_infusion_id = current.infusions[-1].id
     queued = 0
-    for code, course in courses.items():
-        if not course.outcomes:
+    for code, result in by_code.items():
+        latest = next((o for o in result.outcomes if o.course_id == current.event.id), None)
+        if latest is None:
             continue
-        latest = course.outcomes[-1]
-        if latest.infusion_id != infusions[-1].id:
-            continue  # only the current infusion's benefit is news
-        # Fading (still responding, but worse than the best by at least the MID) or
-        # already lost: either way a booster may be due now.
-        if latest.benefit_fading or latest.status == "lost":
+        responding_again = (
+            latest.status == "lost"
+            and latest.latest_pct is not None
+            and latest.latest_pct >= result.thresholds.response_pct - 1e-9
+        )
+        if (latest.benefit_fading or latest.status == "lost") and not responding_again:
             queued += sum(
                 events.announce(
                     events.BenefitFading(
-                        patient=patient, infusion_id=latest.infusion_id, instrument_code=code
+                        patient=patient, infusion_id=last_infusion_id, instrument_code=code
                     )
                 )
             )

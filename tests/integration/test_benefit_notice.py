@@ -37,7 +37,8 @@ def answer(patient, at, total):
 
 @pytest.fixture
 def fading(personas, settings):
-    """Patient A responded (20 -> 6) and has since worsened by the MID (6 -> 11)."""
+    """Patient A responded (20 -> 4) and has since been worse than that best by the MID on
+    two assessments in a row (9, then 10), while still meeting response."""
     settings.AFTERGLOW_STAFF_CHANNELS = ["email", "console"]
     personas.clinician_x.email = "synthetic-clinician@example.org"
     personas.clinician_x.save(update_fields=["email"])
@@ -47,12 +48,36 @@ def fading(personas, settings):
         infusion_schedule(
             patient=p, scheduled_at=T0, started_at=T0, ended_at=T0 + timedelta(minutes=40)
         )
-        answer(p, T0 + timedelta(days=2), 6)
+        answer(p, T0 + timedelta(days=2), 4)
+        # Both still 50% or more below baseline, both at least 5 points (the PHQ-9 MID)
+        # worse than the best: fading (one such assessment would not be enough).
         answer(p, T0 + timedelta(days=12), 9)
-        # 45% below baseline: one non-responding assessment (two end a response), and
-        # 5 points (the MID) worse than the best: fading.
-        answer(p, T0 + timedelta(days=16), 11)
+        answer(p, T0 + timedelta(days=16), 10)
     return personas
+
+
+def _treated(patient, after: list[tuple[timedelta, int]]) -> None:
+    """PHQ-9 20 the day before one infusion at T0, then `after` (offset, total)."""
+    with time_machine.travel(T0 + timedelta(days=40), tick=False):
+        answer(patient, T0 - timedelta(days=1), 20)
+        infusion_schedule(
+            patient=patient, scheduled_at=T0, started_at=T0, ended_at=T0 + timedelta(minutes=40)
+        )
+        for offset, total in after:
+            answer(patient, T0 + offset, total)
+
+
+def test_one_worse_assessment_is_not_yet_fading(personas):
+    d = timedelta(days=1)
+    _treated(personas.patient_a, [(2 * d, 4), (12 * d, 5), (16 * d, 10)])
+    assert benefit_review(patient=personas.patient_a) == 0
+
+
+def test_the_first_days_peak_is_not_the_best_fading_is_judged_against(personas):
+    """A +4 h score of 0 is the acute peak: later scores of 6 are not "fading" from it."""
+    d = timedelta(days=1)
+    _treated(personas.patient_a, [(timedelta(hours=4), 0), (2 * d, 5), (9 * d, 6), (16 * d, 6)])
+    assert benefit_review(patient=personas.patient_a) == 0
 
 
 def test_fading_benefit_notifies_the_care_team_once(fading):
@@ -70,7 +95,7 @@ def test_the_notice_text_carries_no_health_data(fading, mailoutbox):
     (sent,) = mailoutbox
     assert sent.to == ["synthetic-clinician@example.org"]
     assert sent.body == CARE_TEAM_BODY
-    for secret in ("PHQ", "20", "11", fading.patient_a.display_name, "depress"):
+    for secret in ("PHQ", "20", "10", fading.patient_a.display_name, "depress"):
         assert secret not in sent.body and secret not in sent.subject
     assert message_for(email).data == {
         "type": "care_team_review",

@@ -1,4 +1,4 @@
-"""Outcomes over HTTP: trajectory, per-infusion outcomes, clinic durability, charts,
+"""Outcomes over HTTP: trajectory, outcomes per treatment course, clinic durability, charts,
 booster window and exports, on real check-ins and infusions."""
 
 import csv
@@ -49,6 +49,11 @@ def test_trajectory_gives_series_bands_thresholds_and_outcomes(course):
     assert o["durability_days"] == pytest.approx(21 + 2 / 24 - 40 / 60 / 24)
     assert o["censored"] is False
     assert body["infusions"][0]["id"] == str(course.infusion.id)
+    # The same data per treatment course: lost between day 14 (55%) and day 21 (30%).
+    (c,) = phq9["courses"]
+    assert (c["kind"], c["baseline"], c["status"]) == ("induction", 20, "lost")
+    assert c["loss_between"][0].startswith((T0 + timedelta(days=14)).date().isoformat())
+    assert c["loss_between"][1].startswith((T0 + timedelta(days=21)).date().isoformat())
 
 
 def test_clinic_thresholds_override_the_defaults(course):
@@ -60,9 +65,14 @@ def test_clinic_thresholds_override_the_defaults(course):
         .get(f"/api/v1/patients/{course.patient_a.id}/outcomes/", {"instrument": "PHQ-9"})
         .json()
     )
-    # Only two non-responding assessments follow: with 3 required, the response is not lost.
-    assert body[0]["lost_response_at"] is None
-    assert body[0]["censored"] is True
+    # Only two non-responding assessments follow: with 3 required, the response is not lost,
+    # and it is censored at the last assessment that still met response (day 14), not at
+    # the later non-responding ones.
+    (c,) = body["courses"]
+    assert (c["status"], c["loss_between"], c["censored"]) == ("responding", None, True)
+    assert c["censor_reason"] == "data_end"
+    assert c["censored_at"].startswith((T0 + timedelta(days=14)).date().isoformat())
+    assert c["durability_days"] == pytest.approx(14 + 2 / 24 - 40 / 60 / 24)
 
 
 def test_patient_reads_own_trajectory(course):
@@ -91,7 +101,9 @@ def test_trajectory_query_count_is_constant_in_history_length(personas):
     assert len(many.captured_queries) == len(few.captured_queries)
 
 
-def test_clinic_durability_curve(course):
+def test_clinic_durability_curve(course, settings):
+    # Assessed about weekly: a curve is drawn once the clinic accepts that resolution.
+    settings.AFTERGLOW_DURABILITY_MAX_GAP_DAYS = 8
     with time_machine.travel(T0 + timedelta(days=60), tick=False):
         for n in range(6):
             p = PatientFactory(clinic=course.clinic_x, conditions=["ptsd"])
@@ -101,24 +113,57 @@ def test_clinic_durability_curve(course):
                 answer(p, T0 + timedelta(days=day, hours=1), total)
     url = f"/api/v1/clinics/{course.clinic_x.id}/durability/"
     body = course.client("clinician_x").get(url, {"instrument": "PHQ-9"}).json()
+    assert (body["unit"], body["estimator"]) == ("course", "turnbull_npmle")
+    assert body["signal"]["instrument"] == "PHQ-9"
+    assert body["signal"]["recall_days"] == 14
+    assert body["signal"]["can_date_loss"] is True
     (group,) = body["groups"]
     assert group["responders"] == 7
     assert group["events"] == 7
-    assert group["curve"][0] == {"day": 0.0, "survival": 1.0, "ci_low": 1.0, "ci_high": 1.0}
-    assert group["curve"][-1]["survival"] == 0.0
-    assert 10 <= group["median_days"] <= 21
-    assert group["numbers_at_risk"][0] == {"day": 0.0, "at_risk": 7}
+    assert group["curve"][0]["day"] == 0.0 and group["curve"][0]["survival"] == 1.0
+    assert group["curve"][0]["at_risk"] == 7
+    assert group["curve"][-1]["survival"] == pytest.approx(0.0)
+    # Losses lie between day 7 and days 10-25: the interval estimate sits inside them
+    # (dating each at the later check-in, as the old Kaplan-Meier did, would be later).
+    assert 7 <= group["median_days"] <= 21
+    assert group["median_ci_low_days"] <= group["median_days"] <= group["median_ci_high_days"]
+    assert group["bootstrap_samples"] == 200
     assert group["rates"]["response_rate"] == 1.0
+    assert group["rates"]["courses"] == 7
     by_condition = (
         course.client("clinician_x")
         .get(url, {"instrument": "PHQ-9", "group_by": "condition"})
         .json()
     )
     assert {g["name"] for g in by_condition["groups"]} == {"ptsd", "trd"}
+    by_kind = course.client("clinician_x").get(url, {"group_by": "course_kind"}).json()
+    assert [g["name"] for g in by_kind["groups"]] == ["induction"]
     bad = course.client("clinician_x").get(url, {"instrument": "NOPE"})
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["attr"] == "instrument"
     assert course.client("clinician_y").get(url).status_code == 404
+
+
+def test_clinic_durability_says_so_when_the_signal_cannot_date_a_loss(course):
+    # Patient A was assessed weekly after responding; this one as the old default plan
+    # asked PHQ-9: every 14 days. The median gap is over the 7-day default.
+    with time_machine.travel(T0 + timedelta(days=60), tick=False):
+        for _ in range(3):
+            p = PatientFactory(clinic=course.clinic_x)
+            answer(p, T0 - timedelta(days=1), 20)
+            give_infusion(p, T0)
+            answer(p, T0 + timedelta(days=14), 5)
+            answer(p, T0 + timedelta(days=28), 6)
+            answer(p, T0 + timedelta(days=42), 7)
+    url = f"/api/v1/clinics/{course.clinic_x.id}/durability/"
+    body = course.client("clinician_x").get(url, {"instrument": "PHQ-9"}).json()
+    signal = body["signal"]
+    assert signal["median_days_between_assessments"] > 7
+    assert signal["can_date_loss"] is False
+    assert "cannot be dated" in signal["reason"]
+    (group,) = body["groups"]
+    assert group["curve"] == [] and group["median_days"] is None
+    assert group["rates"]["responders"] == 4  # the rates stand; only the curve is withheld
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])
@@ -145,16 +190,63 @@ def test_charts_render_as_images(course, fmt):
             assert "Days since" in text
 
 
-def test_booster_window_after_the_benefit_fades(course):
+def test_booster_after_the_benefit_is_lost_is_a_rescue_now(course):
     with time_machine.travel(T0 + timedelta(days=30), tick=False):
         body = (
             course.client("clinician_x")
             .get(f"/api/v1/patients/{course.patient_a.id}/booster/")
             .json()
         )
-    assert body["basis"] == "fading_now"
+    assert body["advice"] == "rescue_now"
+    assert body["basis"] is None
     assert body["benefit_fading"] is True
     assert body["window_start"].startswith((T0 + timedelta(days=30)).date().isoformat())
+
+
+def test_booster_for_a_responder_uses_published_figures_without_clinic_data(personas):
+    p = personas.patient_a
+    with time_machine.travel(T0 + timedelta(days=5), tick=False):
+        answer(p, T0 - timedelta(days=1), 20)
+        give_infusion(p, T0)
+        answer(p, T0 + timedelta(days=2), 6)
+        body = personas.client("clinician_x").get(f"/api/v1/patients/{p.id}/booster/").json()
+    assert body["advice"] == "book_window"
+    # One infusion: a single infusion's benefit fades within about a week (Phillips 2019).
+    assert (body["basis"], body["reference_context"]) == ("published", "single_infusion")
+    assert body["median_days"] == pytest.approx(7.0)
+    assert body["window_percentile"] == 25
+
+
+def test_booster_uses_the_clinics_own_courses_when_it_has_enough(personas, settings):
+    settings.AFTERGLOW_DURABILITY_MAX_GAP_DAYS = 8
+    with time_machine.travel(T0 + timedelta(days=90), tick=False):
+        for n in range(12):  # 12 single-infusion courses lost around day 30
+            p = PatientFactory(clinic=personas.clinic_x)
+            answer(p, T0 - timedelta(days=1), 20)
+            give_infusion(p, T0)
+            for day in (2, 8, 14, 20, 26):
+                answer(p, T0 + timedelta(days=day), 6)
+            answer(p, T0 + timedelta(days=28 + n % 3), 17)
+            answer(p, T0 + timedelta(days=30 + n % 3), 18)
+        p = personas.patient_a
+        answer(p, T0 + timedelta(days=59), 20)
+        give_infusion(p, T0 + timedelta(days=60))
+        answer(p, T0 + timedelta(days=62), 6)
+        body = personas.client("clinician_x").get(f"/api/v1/patients/{p.id}/booster/").json()
+    assert body["basis"] == "clinic"
+    assert 25 <= body["reference_median_days"] <= 33
+
+
+def test_a_patient_responding_again_after_a_loss_is_not_told_to_book_a_rescue(course):
+    with time_machine.travel(T0 + timedelta(days=40), tick=False):
+        answer(course.patient_a, T0 + timedelta(days=35), 6)  # 70% better than baseline
+        body = (
+            course.client("clinician_x")
+            .get(f"/api/v1/patients/{course.patient_a.id}/booster/")
+            .json()
+        )
+    assert body["advice"] == "responding_again"
+    assert body["window_start"] is None
 
 
 def test_csv_and_fhir_exports(course):
