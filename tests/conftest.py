@@ -1,16 +1,36 @@
 """Fixtures for every layer. Nothing here needs PostgreSQL or Redis: tests/unit/ runs on a
-machine with neither. The database, the services' preflight check and the personas are in
+machine with neither, and tests/portable/ on SQLite (config.settings.test_sqlite). The
+database, the services' preflight check and the personas are in
 tests/integration/conftest.py."""
+
+from pathlib import Path
 
 import firebase_admin
 import pytest
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.db import connection
 from google.auth.credentials import CredentialsWithRegionalAccessBoundary
 
 from notifications.channels import reset_channels
 from tests.helpers import FCM_APP, PROJECT_ID, TOKEN_URL
+
+HERE = Path(__file__).resolve().parent
+
+# --- one run per database ---------------------------------------------------------------------
+
+
+def pytest_ignore_collect(collection_path, config):
+    """On SQLite (config.settings.test_sqlite) a run collects tests/portable/ alone; on
+    PostgreSQL everything but it. A folder named on the command line is collected whatever
+    this says, and tests/portable/conftest.py refuses to run on another database."""
+    if collection_path.parent != HERE or not collection_path.is_dir():
+        return None
+    if (collection_path.name == "portable") != (connection.vendor == "sqlite"):
+        return True
+    return None
+
 
 # --- the delivery channels at the HTTP boundary -----------------------------------------------
 

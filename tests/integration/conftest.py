@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -32,6 +33,8 @@ def pytest_collection_finish(session):
     if not any(HERE in Path(item.path).resolve().parents for item in session.items):
         return
     problems = check()
+    if connection.vendor != "postgresql":
+        problems.append(f"the database is {connection.vendor}, not PostgreSQL")
     if problems:
         pytest.exit(
             "integration tests need PostgreSQL and Redis: " + "; ".join(problems), returncode=3
