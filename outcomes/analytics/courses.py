@@ -142,6 +142,13 @@ class CourseThresholds:
     reliable_change: float | None = None
     # Non-responses in a row that confirm a loss (INSTRUMENTS.md: 2, configurable).
     loss_consecutive: int = 2
+    # Responding assessments in a row that establish a response. 1 for a recall-period
+    # score (a PHQ-9 already averages two weeks); `from_definition` makes it 2 for a
+    # momentary single item (mood now, pain now), as a loss needs 2: read every few days,
+    # a noisy 0-10 item crosses the 50% line by chance (bench/durability.py: 36% of
+    # non-responders "responded" on MOOD with 1). A judgement, not a published rule:
+    # configurable.
+    response_consecutive: int = 1
     # Course baseline: last score within this many days before the first infusion.
     baseline_lookback_days: float = 30.0
     # Acute effect of one infusion: its own pre-score no older than this...
@@ -163,6 +170,8 @@ class CourseThresholds:
             raise ValueError("a higher_is_better instrument needs scale_max")
         if self.loss_consecutive < 1:
             raise ValueError("loss_consecutive must be at least 1")
+        if self.response_consecutive < 1:
+            raise ValueError("response_consecutive must be at least 1")
         if self.futility_after_infusion < 1:
             raise ValueError("futility_after_infusion must be at least 1")
         for name in (
@@ -200,6 +209,7 @@ class CourseThresholds:
         direction: str,
         scale_max: float | None,
         code: str | None = None,
+        recall_hours: float | None = None,
         **overrides: Any,
     ) -> CourseThresholds:
         """Build from an instrument definition's `thresholds` dict (response_pct,
@@ -222,6 +232,8 @@ class CourseThresholds:
         ):
             raw = thresholds.get(key, table.get(code or ""))
             values[key] = None if raw is None else float(raw)
+        if recall_hours is not None and recall_hours < 24:
+            values["response_consecutive"] = 2  # a momentary item: see the field
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:
@@ -503,12 +515,17 @@ def _scan_response(
     """Response against the course baseline, then a loss confirmed by
     `loss_consecutive` non-responses in a row after the last infusion."""
     scan = _Scan()
+    pending: list[Point] = []  # a run of responding assessments not yet long enough
     for p in window:
         meets = _meets(_pct(base_symptom, p.score, th), th.response_pct)
         if scan.response_at is None:
             if not meets:
+                pending = []
                 continue
-            scan.response_at = p.at
+            pending.append(p)
+            if len(pending) < th.response_consecutive:
+                continue
+            scan.response_at = pending[0].at
         if meets:
             scan.last_response, scan.run = p, []  # a responding value resets the run
             continue

@@ -113,6 +113,7 @@ def course_thresholds(info: InstrumentInfo, overrides: dict[str, Any]) -> Course
         direction=th.direction,
         scale_max=th.scale_max,
         code=info.code,
+        recall_hours=info.recall_hours,
         loss_consecutive=th.loss_consecutive,
     )
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})

@@ -487,3 +487,30 @@ def test_response_agrees_with_an_integer_restatement_of_the_rule(series):
     expected = base is not None and base >= 10 and any((base - s) * 100 >= 50 * base for s in worse)
     assert out.responded is expected
     assert out.baseline == base
+
+
+# ------------------------------------- a momentary item needs two responses in a row
+
+MOOD_NOW = CourseThresholds.from_definition(
+    {"response_pct": 50, "partial_response_pct": 30, "improvement_pct": None,
+     "remission_below": None, "mid": 2},
+    direction="higher_is_better",
+    scale_max=10,
+    code="MOOD",
+    recall_hours=0,
+)  # fmt: skip
+
+
+def test_a_momentary_item_needs_two_responding_readings_in_a_row():
+    assert MOOD_NOW.response_consecutive == 2
+    assert PHQ9.response_consecutive == 1  # a 2-week recall already averages
+    # Baseline mood 2 (symptom 8); one reading of 7 (symptom 3: 62% better) between
+    # readings of 4 (symptom 6: 25%) is a chance crossing, not a response.
+    one = pts((at(-1), 2), (at(2), 4), (at(5), 7), (at(8), 4), (at(11), 4))
+    assert not only(course_outcomes(one, [course("c", "induction", [0])], MOOD_NOW)).responded
+    assert only(course_outcomes(one, [course("c", "induction", [0])], MOOD)).responded
+    # Two in a row: a response, dated at the first of them.
+    two = pts((at(-1), 2), (at(2), 4), (at(5), 7), (at(8), 8), (at(11), 4), (at(14), 4))
+    out = only(course_outcomes(two, [course("c", "induction", [0])], MOOD_NOW))
+    assert out.responded and out.response_at == at(5)
+    assert out.status == "lost" and out.loss_between == (at(8), at(11))
