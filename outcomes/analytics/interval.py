@@ -28,8 +28,8 @@ Why our own EM rather than lifelines. lifelines 0.30.3 ships the Turnbull NPMLE
 (`KaplanMeierFitter.fit_interval_censoring`, `lifelines.fitters.npmle.npmle`); reading
 its code shows three problems for this use:
 
-1. It treats every interval as CLOSED, [left, right] ("TODO: extend this to open-closed
-   intervals"). With check-ins, one patient's last responding day is often another's
+1. It treats every interval as CLOSED, [left, right] (its source leaves open-closed
+   intervals as future work). With check-ins, one patient's last responding day is often another's
    first non-responding day; closed intervals then overlap in that single instant and
    the NPMLE piles mass on zero-width intervals at check-in times: the very "events on
    check-in days" artefact we are removing. Our intervals are (left, right], the default
