@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from accounts.models import Clinic, Role
 from accounts.services.memberships import membership_grant
+from outcomes.instruments import definition_for
 from outcomes.models import InstrumentVersion, Patient
 from outcomes.services import (
     checkin_submit,
-    definition_for,
     enrolment_code_issue,
     instruments_sync,
     patient_enrol,
