@@ -316,6 +316,12 @@ AFTERGLOW_COURSE_GAP_DAYS = env.float("AFTERGLOW_COURSE_GAP_DAYS", default=21.0)
 # the median): a loss interval wider than a week spans a third of the published 18-day
 # median (docs/clinical/INSTRUMENTS.md). Configurable: a judgement, not a published cut.
 AFTERGLOW_DURABILITY_MAX_GAP_DAYS = env.float("AFTERGLOW_DURABILITY_MAX_GAP_DAYS", default=7.0)
+# ...and only from an instrument whose recall window is at most this long: a 2-week-recall
+# score lags a loss by about a week (docs/clinical/INSTRUMENTS.md; docs/BENCHMARKS.md,
+# "Durability accuracy": +6.9 days, 0 coverage).
+AFTERGLOW_DURABILITY_MAX_RECALL_DAYS = env.float(
+    "AFTERGLOW_DURABILITY_MAX_RECALL_DAYS", default=7.0
+)
 # Bootstrap replicates behind the clinic curve's intervals.
 AFTERGLOW_DURABILITY_BOOTSTRAP = env.int("AFTERGLOW_DURABILITY_BOOTSTRAP", default=200)
 

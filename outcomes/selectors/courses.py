@@ -68,6 +68,10 @@ def _max_signal_gap_days() -> float:
     return float(settings.AFTERGLOW_DURABILITY_MAX_GAP_DAYS)
 
 
+def _max_signal_recall_days() -> float:
+    return float(settings.AFTERGLOW_DURABILITY_MAX_RECALL_DAYS)
+
+
 @dataclass(frozen=True)
 class InfusionRow:
     id: str
@@ -364,7 +368,18 @@ def _signal(
     gaps = _gaps(with_series)
     median_gap = statistics.median(gaps) if gaps else None
     limit = _max_signal_gap_days()
-    if median_gap is None:
+    recall = _recall_days(info)
+    if recall is not None and recall > _max_signal_recall_days():
+        # A 2-week-recall score averages the past 14 days: it lags a loss by about a week
+        # however often it is asked (INSTRUMENTS.md; bench/durability.py: +6.9 days, 0
+        # coverage). Its rates stand; its curve would look certain and be late.
+        can_date = False
+        reason = (
+            f"{info.code} asks about the past {recall:g} days, so it shows a loss about "
+            f"{recall / 2:g} days late whatever the cadence; use a short-recall signal "
+            "for durability."
+        )
+    elif median_gap is None:
         can_date, reason = False, "No responder has two assessments after responding yet."
     elif median_gap > limit:
         can_date = False

@@ -106,7 +106,8 @@ def test_inferred_courses_split_at_gaps_longer_than_three_weeks():
     assert kinds == [("induction", 3), ("maintenance", 1), ("induction", 3)]
 
 
-def test_the_clinic_curve_says_when_its_signal_cannot_date_a_loss():
+def test_the_clinic_curve_says_when_its_signal_cannot_date_a_loss(settings):
+    settings.AFTERGLOW_DURABILITY_MAX_RECALL_DAYS = 14  # judge the cadence alone
     patient = PatientFactory()
     answer(patient, T0 - timedelta(days=1), 20)
     give_infusion(patient, T0)
@@ -120,7 +121,8 @@ def test_the_clinic_curve_says_when_its_signal_cannot_date_a_loss():
     assert group.responders == 1 and group.curve is None
 
 
-def test_the_clinic_curve_with_a_dense_signal_has_a_turnbull_estimate_and_intervals():
+def test_the_clinic_curve_with_a_dense_signal_has_a_turnbull_estimate_and_intervals(settings):
+    settings.AFTERGLOW_DURABILITY_MAX_RECALL_DAYS = 14  # PHQ-9 stands in for a dense signal
     for k in range(6):
         patient = PatientFactory()
         _induction(patient, start=T0 + timedelta(days=k), relapse_day=12 + 3 * k)

@@ -102,8 +102,10 @@ def test_trajectory_query_count_is_constant_in_history_length(personas):
 
 
 def test_clinic_durability_curve(course, settings):
-    # Assessed about weekly: a curve is drawn once the clinic accepts that resolution.
+    # Assessed about weekly on a 2-week-recall score: a curve is drawn once the clinic
+    # accepts that resolution and that lag.
     settings.AFTERGLOW_DURABILITY_MAX_GAP_DAYS = 8
+    settings.AFTERGLOW_DURABILITY_MAX_RECALL_DAYS = 14
     with time_machine.travel(T0 + timedelta(days=60), tick=False):
         for n in range(6):
             p = PatientFactory(clinic=course.clinic_x, conditions=["ptsd"])
@@ -144,7 +146,17 @@ def test_clinic_durability_curve(course, settings):
     assert course.client("clinician_y").get(url).status_code == 404
 
 
-def test_clinic_durability_says_so_when_the_signal_cannot_date_a_loss(course):
+def test_a_two_week_recall_score_gets_rates_but_no_curve_by_default(course):
+    url = f"/api/v1/clinics/{course.clinic_x.id}/durability/"
+    body = course.client("clinician_x").get(url, {"instrument": "PHQ-9"}).json()
+    assert body["signal"]["can_date_loss"] is False
+    assert "past 14 days" in body["signal"]["reason"]
+    (group,) = body["groups"]
+    assert group["curve"] == [] and group["rates"]["responders"] == 1
+
+
+def test_clinic_durability_says_so_when_the_signal_cannot_date_a_loss(course, settings):
+    settings.AFTERGLOW_DURABILITY_MAX_RECALL_DAYS = 14  # the cadence, not the recall, here
     # Patient A was assessed weekly after responding; this one as the old default plan
     # asked PHQ-9: every 14 days. The median gap is over the 7-day default.
     with time_machine.travel(T0 + timedelta(days=60), tick=False):
@@ -219,6 +231,7 @@ def test_booster_for_a_responder_uses_published_figures_without_clinic_data(pers
 
 def test_booster_uses_the_clinics_own_courses_when_it_has_enough(personas, settings):
     settings.AFTERGLOW_DURABILITY_MAX_GAP_DAYS = 8
+    settings.AFTERGLOW_DURABILITY_MAX_RECALL_DAYS = 14
     with time_machine.travel(T0 + timedelta(days=90), tick=False):
         for n in range(12):  # 12 single-infusion courses lost around day 30
             p = PatientFactory(clinic=personas.clinic_x)
