@@ -353,3 +353,14 @@ PUSH_TOKEN = "fcm-registration-token-for-a-synthetic-phone"
 
 def fcm_calls(rsps) -> list:
     return [c for c in rsps.calls if c.request.url == FCM_URL]
+
+
+def answer_mood(patient, at, mood):
+    """A 0-10 MOOD check-in ("right now") answered at `at`, submitted as the phone does."""
+    checkin_submit(
+        patient=patient,
+        check_in_id=uuid.uuid4(),
+        answered_at=at,
+        responses=[ResponseInput("MOOD", "1", {"item1": mood})],
+        now=at,
+    )

@@ -309,9 +309,11 @@ AFTERGLOW_INSTRUMENTS_DIR = BASE_DIR / "outcomes" / "instruments" / "definitions
 # them). A change in the same process is seen at once; in the others within this time.
 AFTERGLOW_INSTRUMENT_CACHE_SECONDS = env.int("AFTERGLOW_INSTRUMENT_CACHE_SECONDS", default=60)
 # Outcomes per treatment course (outcomes/selectors/courses.py). Infusions the clinic did
-# not assign to a course are grouped: a gap longer than this starts a new course (an
-# induction's infusions are 2-3 days apart; boosters come weeks later).
-AFTERGLOW_COURSE_GAP_DAYS = env.float("AFTERGLOW_COURSE_GAP_DAYS", default=21.0)
+# not assign to a course are grouped: a gap longer than this starts a new course. An
+# induction's infusions are 2-3 days apart; a rescue may come a week or two after it, and
+# one folded into the induction would hide the relapse before it (relapse counts only
+# after a course's last infusion).
+AFTERGLOW_COURSE_GAP_DAYS = env.float("AFTERGLOW_COURSE_GAP_DAYS", default=10.0)
 # A durability curve is drawn only when responders were assessed at least this often (in
 # the median): a loss interval wider than a week spans a third of the published 18-day
 # median (docs/clinical/INSTRUMENTS.md). Configurable: a judgement, not a published cut.

@@ -134,18 +134,13 @@ def plan_booster(
     past: Sequence[CourseOutcome],
     reference: Reference,
     now: datetime,
-    response_pct: float = 50.0,
 ) -> BoosterPlan:
     """Advice for the patient's current course. `past` are earlier courses of the same
     instrument (their losses and censored follow-up inform the patient's own rate)."""
     if current is None or last_infusion_end is None:
         return _none("insufficient_data", "There is no course to plan a booster from.")
     window = timedelta(days=WINDOW_DAYS)
-    if (
-        current.status == "lost"
-        and current.latest_pct is not None
-        and (current.latest_pct >= response_pct - 1e-9)
-    ):
+    if current.status == "lost" and current.responding_again:
         # Lost, then better again: no rescue now (the next fade is judged as it comes).
         return _none(
             "responding_again",

@@ -349,6 +349,9 @@ class CourseOutcome:
     censored_at: datetime | None
     pending_non_responses: int  # unconfirmed non-responses after the censoring time
     benefit_fading: bool
+    # Lost, and the latest `response_consecutive` assessments meet response again (one
+    # chance reading of a momentary item is not enough): no rescue is advised.
+    responding_again: bool
     reliable_change: ReliableChange | None
     infusions: tuple[AcuteEffect, ...]
 
@@ -790,6 +793,14 @@ def _course_outcome(
             remission_at = next((p.at for p in window if th.symptom(p.score) < cut), None)
     dur = _durability(scan, last_end=last_end, closed_by=closed_by, nxt=nxt)
 
+    responding_again = False
+    if dur.loss_between is not None and base_symptom is not None:
+        after = [p for p in window if p.at > dur.loss_between[1]]
+        tail = after[-th.response_consecutive :]
+        responding_again = len(tail) == th.response_consecutive and all(
+            _meets(_pct(base_symptom, p.score, th), th.response_pct) for p in tail
+        )
+
     status: CourseStatus
     if not evaluable:
         status = "not_evaluable"
@@ -833,6 +844,7 @@ def _course_outcome(
         censored_at=dur.censored_at,
         pending_non_responses=dur.pending,
         benefit_fading=status == "responding" and _fading(window, last_end, th),
+        responding_again=responding_again,
         reliable_change=_reliable_change(base_symptom, best, latest, th),
         infusions=_acute_effects(
             course,

@@ -8,7 +8,7 @@ decides two things the data do not say outright:
 
 - Which infusions form a course. A course the clinic recorded (TreatmentCourse) is taken
   as recorded. Infusions without one are grouped: a gap of more than
-  `AFTERGLOW_COURSE_GAP_DAYS` (default 21) since the previous infusion starts a new
+  `AFTERGLOW_COURSE_GAP_DAYS` (default 10) since the previous infusion starts a new
   course. The first inferred course, and any later one of 3 or more infusions, is an
   induction; a shorter later one is a booster: "rescue" when the course before it was
   fading or lost by the time it was given (docs/clinical/INSTRUMENTS.md: a rescue is a
@@ -22,6 +22,7 @@ decides two things the data do not say outright:
 from __future__ import annotations
 
 import itertools
+import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -53,6 +54,8 @@ from ..analytics.durability import InfusionEvent, Point
 from ..analytics.interval import IntervalSurvival, interval_survival
 from ..dbtime import epoch_seconds, from_epoch
 from .instruments import InstrumentInfo, instrument_infos
+
+logger = logging.getLogger(__name__)
 
 COURSE_GROUPINGS = ("none", "condition", "course_kind")
 ESTIMATOR = "turnbull_npmle"  # interval-censored NPMLE, linear between assessment times
@@ -133,8 +136,27 @@ def _clinic_overrides(clinic_id) -> dict[str, dict[str, Any]]:
 
 def group_courses(rows: Sequence[InfusionRow], *, gap_days: float) -> list[PatientCourse]:
     """Courses from a patient's given infusions (oldest first): recorded ones as
-    recorded, the rest split at gaps longer than `gap_days`. Inferred boosters are
-    "maintenance" here; `_mark_rescues` decides which were rescues."""
+    recorded, the rest split at gaps longer than `gap_days`. An unassigned infusion inside
+    a recorded course's span belongs to it (courses may not interleave). Inferred
+    boosters are "maintenance" here; `_mark_rescues` decides which were rescues."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for r in rows:
+        if r.course_id is not None:
+            lo, hi = spans.get(r.course_id, (r.started_at, r.ended_at))
+            spans[r.course_id] = (min(lo, r.started_at), max(hi, r.ended_at))
+    rows = [
+        r
+        if r.course_id is not None
+        else next(
+            (
+                replace(r, course_id=cid, course_kind=_kind_of(rows, cid))
+                for cid, (lo, hi) in spans.items()
+                if lo <= r.started_at <= hi
+            ),
+            r,
+        )
+        for r in rows
+    ]
     courses: list[PatientCourse] = []
     current: list[InfusionRow] = []
     recorded: dict[str, list[InfusionRow]] = defaultdict(list)
@@ -192,6 +214,10 @@ def group_courses(rows: Sequence[InfusionRow], *, gap_days: float) -> list[Patie
     return courses
 
 
+def _kind_of(rows: Sequence[InfusionRow], course_id: str) -> str | None:
+    return next((r.course_kind for r in rows if r.course_id == course_id), None)
+
+
 def _mark_rescues(
     courses: list[PatientCourse], outcomes: list[CourseOutcome]
 ) -> tuple[list[PatientCourse], bool]:
@@ -222,7 +248,21 @@ def _outcomes(
     th: CourseThresholds,
     withdrawn_at: datetime | None,
 ) -> tuple[list[PatientCourse], list[CourseOutcome]]:
-    outs = course_outcomes(series, [c.event for c in courses], th, withdrawn_at=withdrawn_at)
+    try:
+        outs = course_outcomes(series, [c.event for c in courses], th, withdrawn_at=withdrawn_at)
+    except ValueError:
+        # Recorded courses whose infusions interleave cannot be judged as recorded: judge
+        # the infusions by their spacing instead, and say so in the log (ids only).
+        logger.warning(
+            "courses of infusions %s overlap; outcomes grouped by spacing instead",
+            ",".join(r.id for c in courses for r in c.infusions),
+        )
+        rows = sorted(
+            (replace(r, course_id=None, course_kind=None) for c in courses for r in c.infusions),
+            key=lambda r: (r.started_at, r.ended_at, r.id),
+        )
+        courses = group_courses(rows, gap_days=_gap_days())
+        outs = course_outcomes(series, [c.event for c in courses], th, withdrawn_at=withdrawn_at)
     courses, changed = _mark_rescues(courses, outs)
     if changed:
         outs = course_outcomes(series, [c.event for c in courses], th, withdrawn_at=withdrawn_at)

@@ -276,6 +276,5 @@ def patient_booster(*, patient: Patient, code: str) -> dict:
         past=outs[:-1],
         reference=reference,
         now=timezone.now(),
-        response_pct=result.thresholds.response_pct if result else 50.0,
     )
     return {"instrument": code, "reference_context": reference.context, **asdict(plan)}

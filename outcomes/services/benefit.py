@@ -38,12 +38,7 @@ def benefit_review(*, patient: Patient) -> int:
         latest = next((o for o in result.outcomes if o.course_id == current.event.id), None)
         if latest is None:
             continue
-        responding_again = (
-            latest.status == "lost"
-            and latest.latest_pct is not None
-            and latest.latest_pct >= result.thresholds.response_pct - 1e-9
-        )
-        if (latest.benefit_fading or latest.status == "lost") and not responding_again:
+        if (latest.benefit_fading or latest.status == "lost") and not latest.responding_again:
             queued += sum(
                 events.announce(
                     events.BenefitFading(

@@ -12,7 +12,7 @@ from outcomes.selectors.courses import (
     patient_course_outcomes,
 )
 from tests.factories import PatientFactory, TreatmentCourseFactory
-from tests.helpers import T0, answer, give_infusion
+from tests.helpers import T0, answer, answer_mood, give_infusion
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +138,56 @@ def test_the_clinic_curve_with_a_dense_signal_has_a_turnbull_estimate_and_interv
     assert curve is not None and curve.n == 6 and curve.events == 6
     assert curve.median is not None and 12 <= curve.median <= 30
     assert curve.ci_low is not None and curve.bootstrap_samples == 50
+
+
+def test_an_unassigned_infusion_inside_a_recorded_course_belongs_to_it():
+    patient = PatientFactory()
+    recorded = TreatmentCourseFactory(patient=patient, kind="induction")
+    infusions = [give_infusion(patient, T0 + timedelta(days=d)) for d in (0, 2, 4, 7)]
+    for i in (infusions[0], infusions[1], infusions[3]):  # the third left unassigned
+        i.course = recorded
+        i.save(update_fields=["course"])
+    courses, _ = patient_course_outcomes(patient=patient)
+    assert [(c.event.id, len(c.infusions)) for c in courses] == [(str(recorded.id), 4)]
+
+
+def test_interleaved_recorded_courses_are_judged_by_spacing_not_a_server_error():
+    patient = PatientFactory()
+    a = TreatmentCourseFactory(patient=patient, kind="induction")
+    b = TreatmentCourseFactory(patient=patient, kind="maintenance")
+    for d, c in ((0, a), (2, b), (4, a), (6, b)):
+        i = give_infusion(patient, T0 + timedelta(days=d))
+        i.course = c
+        i.save(update_fields=["course"])
+    answer(patient, T0 - timedelta(days=1), 20)
+    answer(patient, T0 + timedelta(days=9), 6)
+    courses, by_code = patient_course_outcomes(patient=patient, codes=["PHQ-9"])
+    assert [(c.recorded, len(c.infusions)) for c in courses] == [(False, 4)]
+    assert by_code["PHQ-9"].outcomes[0].responded
+
+
+def test_a_rescue_a_fortnight_after_induction_does_not_hide_the_relapse_before_it():
+    patient = PatientFactory()
+    last_end = _induction(patient, relapse_day=7, relapse=False)  # 4 on days 3 and 6
+    for day, total in ((8, 15), (10, 17), (12, 18)):
+        answer(patient, last_end + timedelta(days=day), total)
+    give_infusion(patient, last_end + timedelta(days=14))
+    courses, by_code = patient_course_outcomes(patient=patient, codes=["PHQ-9"])
+    assert [c.event.kind for c in courses] == ["induction", "rescue"]
+    first = by_code["PHQ-9"].outcomes[0]
+    assert first.status == "lost" and first.loss_reason == "non_response"
+    assert first.durability_from_days == pytest.approx(6) and first.durability_to_days == 8
+
+
+def test_one_good_reading_after_a_loss_is_not_yet_responding_again_on_a_momentary_item():
+    patient = PatientFactory()
+    give_infusion(patient, T0)
+    answer_mood(patient, T0 - timedelta(days=1), 2)
+    for day, mood in ((2, 8), (4, 8), (7, 3), (9, 3), (12, 8)):
+        answer_mood(patient, T0 + timedelta(days=day), mood)
+    _, by_code = patient_course_outcomes(patient=patient, codes=["MOOD"])
+    (out,) = by_code["MOOD"].outcomes
+    assert out.status == "lost" and not out.responding_again
+    answer_mood(patient, T0 + timedelta(days=14), 8)
+    _, by_code = patient_course_outcomes(patient=patient, codes=["MOOD"])
+    assert by_code["MOOD"].outcomes[0].responding_again

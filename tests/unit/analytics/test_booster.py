@@ -61,6 +61,7 @@ def course(status: str = "responding", **kw) -> CourseOutcome:
         censored_at=END + 2 * DAY if status == "responding" else None,
         pending_non_responses=0,
         benefit_fading=False,
+        responding_again=False,
         reliable_change=None,
         infusions=(),
     )
@@ -129,8 +130,10 @@ def test_fading_or_lost_is_a_rescue_from_now():
 
 
 def test_a_patient_responding_again_after_a_loss_is_not_told_to_book_a_rescue():
-    p = plan(current=dataclasses.replace(lost(15.0), latest_pct=60.0))
+    p = plan(current=dataclasses.replace(lost(15.0), latest_pct=60.0, responding_again=True))
     assert p.advice == "responding_again" and p.window_start is None
+    # One better reading without the engine's confirmation is still a rescue.
+    assert plan(current=dataclasses.replace(lost(15.0), latest_pct=60.0)).advice == "rescue_now"
 
 
 @pytest.mark.parametrize(
