@@ -184,13 +184,15 @@ def plan_booster(
     rate = posterior_rate(
         reference_median_days=reference.median_days, losses=losses_f, censored=censored
     )
-    # The current course's own follow-up so far also counts as time at risk... but it is
-    # the one we plan for: it only tells us the fade is later than now, handled below.
     basis: Basis = "patient" if losses_f else reference.basis
     median = days_until_survival(rate, 0.5)
     close_days = days_until_survival(rate, 1 - WINDOW_PERCENTILE / 100)
-    fade_at = last_infusion_end + timedelta(days=median)
-    end = last_infusion_end + timedelta(days=close_days)
+    # The current course is known to have held until its last responding assessment: the
+    # exponential model is memoryless, so the fade is expected `median` days after that
+    # (never a date the data already passed).
+    held = timedelta(days=max(0.0, current.durability_days or 0.0))
+    fade_at = last_infusion_end + held + timedelta(days=median)
+    end = last_infusion_end + held + timedelta(days=close_days)
     start = end - window
     if start < now:
         start, end = now, now + window  # never a window in the past

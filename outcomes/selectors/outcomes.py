@@ -238,20 +238,21 @@ def clinic_durability_chart(*, clinic: Clinic, code: str, group_by: str, fmt: st
 
 def _clinic_reference(*, clinic_id, code: str, kind: str) -> float | None:
     """The clinic's own median for this instrument and course kind, when it rests on
-    enough losses (booster.MIN_CLINIC_EVENTS); cached for 10 minutes."""
-    key = f"afterglow:booster-ref:{clinic_id}:{code}:{kind}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached or None  # 0.0 caches "no reference"
-    result = clinic_course_durability(
-        clinic=Clinic.objects.get(pk=clinic_id), code=code, group_by="course_kind", bootstrap=0
-    )
-    median = None
-    for g in result.groups:
-        if g.name == kind and g.curve is not None and g.curve.events >= MIN_CLINIC_EVENTS:
-            median = g.curve.median
-    cache.set(key, median or 0.0, timeout=600)
-    return median
+    enough losses (booster.MIN_CLINIC_EVENTS). The medians of every course kind are
+    computed together and cached together for 10 minutes."""
+    key = f"afterglow:booster-ref:{clinic_id}:{code}"
+    medians = cache.get(key)
+    if medians is None:
+        result = clinic_course_durability(
+            clinic=Clinic.objects.get(pk=clinic_id), code=code, group_by="course_kind", bootstrap=0
+        )
+        medians = {
+            g.name: g.curve.median
+            for g in result.groups
+            if g.curve is not None and g.curve.events >= MIN_CLINIC_EVENTS and g.curve.median
+        }
+        cache.set(key, medians, timeout=600)
+    return medians.get(kind)
 
 
 def patient_booster(*, patient: Patient, code: str) -> dict:
@@ -266,7 +267,8 @@ def patient_booster(*, patient: Patient, code: str) -> dict:
     reference: Reference = published_reference(
         infusions=len(course.infusions) if course else 0, condition_ptsd=ptsd
     )
-    if current is not None:
+    # The clinic's median is not per condition: a PTSD patient keeps the PTSD figure.
+    if current is not None and not ptsd:
         clinic_median = _clinic_reference(clinic_id=patient.clinic_id, code=code, kind=current.kind)
         if clinic_median:
             reference = Reference(clinic_median, "clinic", current.kind)

@@ -91,10 +91,12 @@ def test_without_losses_of_its_own_the_basis_is_the_reference_and_its_median_sta
     p = plan()
     assert (p.advice, p.basis) == ("book_window", "published")
     assert p.median_days == pytest.approx(18.0)
-    assert p.expected_fade_at == END + timedelta(days=18)
+    # Known to have held 2 days (its last responding assessment): the fade is expected a
+    # median 18 days after that (the model is memoryless).
+    assert p.expected_fade_at == END + timedelta(days=2 + 18)
     # The window closes when 25% would have lost response: exp(-ln2/18 t) = 0.75.
     close = 18 * math.log(1 / 0.75) / math.log(2)
-    assert p.window_end == END + timedelta(days=close)
+    assert p.window_end == END + timedelta(days=2 + close)
     assert p.window_start == p.window_end - 5 * DAY
     assert p.window_percentile == WINDOW_PERCENTILE == 25
 
@@ -171,3 +173,10 @@ def test_never_a_window_in_the_past_and_the_rate_is_positive(median, losses, cen
     p = plan(reference=Reference(median, "published", "x"), now=now)
     assert p.window_start >= now - timedelta(microseconds=1)
     assert p.window_end - p.window_start == 5 * DAY
+
+
+def test_a_course_that_has_held_past_the_median_is_not_told_it_faded_in_the_past():
+    now = END + 30 * DAY
+    p = plan(current=course(durability_days=28.0), now=now)
+    assert p.expected_fade_at > now - 2 * DAY
+    assert p.expected_fade_at == END + timedelta(days=28 + 18)
