@@ -229,7 +229,7 @@ def seed_people(*, patients: int, rng: random.Random) -> None:
 
     from accounts.models import Clinic
     from notifications.models import Device, Platform
-    from notifications.services.plans import default_plan_ensure
+    from notifications.services.plan_store import default_plan_ensure
     from outcomes.models import Infusion, InfusionStatus, Patient
 
     user_model = get_user_model()

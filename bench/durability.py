@@ -1096,7 +1096,8 @@ def _seed_clinic(*, cohort: int, plan: Plan, truth: str, patients, schedules, ct
     patients, in the cohort's order."""
     from accounts.models import Clinic
     from notifications.models import ClinicNotificationSettings
-    from notifications.services.plans import cadence_plan_create, default_plan_ensure, plan_steps
+    from notifications.services.plan_store import default_plan_ensure, plan_steps
+    from notifications.services.plans import cadence_plan_create
     from outcomes.instruments import definition_for
     from outcomes.models import InstrumentVersion
 

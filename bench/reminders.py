@@ -150,7 +150,7 @@ def seed_people(*, n_infusions: int, rng: random.Random, now) -> list:
     from django.contrib.auth.hashers import make_password
 
     from accounts.models import Clinic
-    from notifications.services.plans import default_plan_ensure
+    from notifications.services.plan_store import default_plan_ensure
     from outcomes.models import Infusion, InfusionStatus, Patient
 
     user_model = get_user_model()

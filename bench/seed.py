@@ -326,7 +326,7 @@ def _people(*, args, rng: random.Random, now_dt: datetime, password_hash: str) -
     from django.contrib.auth import get_user_model
 
     from accounts.models import Clinic, ClinicMembership, Role
-    from notifications.services.plans import default_plan_ensure
+    from notifications.services.plan_store import default_plan_ensure
     from outcomes.models import Patient
 
     user_model = get_user_model()

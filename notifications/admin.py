@@ -13,7 +13,8 @@ from .models import (
     PatientPreference,
     Reminder,
 )
-from .services.plans import cadence_plan_create, cadence_plan_update, instrument_recall_hours
+from .services.plan_store import instrument_recall_hours
+from .services.plans import cadence_plan_create, cadence_plan_update
 
 
 class CadencePlanForm(forms.ModelForm):

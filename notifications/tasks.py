@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from .services.delivery import deliveries_send_batch
-from .services.dispatch import deliveries_reap, reminders_dispatch_due
+from .services.dispatch import SEND_TASK, deliveries_reap, reminders_dispatch_due
 
 
 @shared_task(name="notifications.dispatch_due", acks_late=True)
@@ -20,6 +20,6 @@ def dispatch_due() -> dict:
     }
 
 
-@shared_task(name="notifications.send_deliveries", acks_late=True)
+@shared_task(name=SEND_TASK, acks_late=True)
 def deliveries_send(delivery_ids: list[str]) -> dict:
     return deliveries_send_batch(delivery_ids=delivery_ids)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -38,6 +39,8 @@ from ..models import (
 )
 
 logger = logging.getLogger(__name__)
+# The send task's name (notifications/tasks.py registers it under this name).
+SEND_TASK = "notifications.send_deliveries"
 
 
 @dataclass
@@ -225,13 +228,12 @@ def _targets_for(*, patient_ids: set, now: datetime) -> dict[object, list[Delive
 
 def enqueue_deliveries(ids: list[str]) -> None:
     """Hand delivery ids to the send task in chunks. Runs after commit; if the broker is
-    unreachable the rows stay queued and deliveries_reap enqueues them again."""
-    from ..tasks import deliveries_send
-
+    unreachable the rows stay queued and deliveries_reap enqueues them again. Sent by the
+    task's name (notifications/tasks.py imports this module)."""
     chunk = settings.AFTERGLOW_SEND_CHUNK
     for i in range(0, len(ids), chunk):
         try:
-            deliveries_send.delay(ids[i : i + chunk])
+            current_app.send_task(SEND_TASK, args=[ids[i : i + chunk]])
         except Exception:
             logger.exception(
                 "could not enqueue %d deliveries; the reaper will retry", len(ids[i : i + chunk])

@@ -17,7 +17,7 @@ from outcomes.models import CheckIn, Infusion, InfusionStatus, Patient, PatientS
 
 from ..cadence import Planned, Step, plan_step
 from ..models import CadencePlan, PatientPreference, Reminder, ReminderStatus
-from .plans import plan_for_patient, plan_steps, quiet_hours_for
+from .plan_store import plan_for_patient, plan_steps, quiet_hours_for
 
 ACTIVE_INFUSION = (InfusionStatus.SCHEDULED, InfusionStatus.IN_PROGRESS, InfusionStatus.COMPLETED)
 

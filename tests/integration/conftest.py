@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from config.preflight import check
 from notifications.services.devices import device_register
-from notifications.services.plans import default_plan_ensure
+from notifications.services.plan_store import default_plan_ensure
 from outcomes.models import InstrumentVersion, SafetyAlert
 from outcomes.services.infusions import infusion_schedule
 from tests import factories

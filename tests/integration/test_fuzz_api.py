@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.services.tokens import device_token_issue
 from notifications.services.devices import device_register
-from notifications.services.plans import default_plan_ensure
+from notifications.services.plan_store import default_plan_ensure
 from outcomes.models import InstrumentVersion
 from outcomes.services.infusions import infusion_schedule, treatment_course_create
 from tests.factories import checkin_payload, phq9

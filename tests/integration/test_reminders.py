@@ -17,7 +17,8 @@ from notifications.models import (
     ReminderStatus,
 )
 from notifications.services.dispatch import reminders_dispatch_due
-from notifications.services.plans import cadence_plan_update, default_plan_ensure
+from notifications.services.plan_store import default_plan_ensure
+from notifications.services.plans import cadence_plan_update
 from notifications.services.preferences import patient_preference_update
 from notifications.services.reminders import reminders_plan_for_infusion
 from outcomes.models import Infusion

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from notifications.models import CadencePlan, Device, PatientPreference, Reminder, ReminderStatus
 from notifications.services.dispatch import reminders_dispatch_due
-from notifications.services.plans import default_plan_ensure
+from notifications.services.plan_store import default_plan_ensure
 from outcomes.models import Infusion
 from outcomes.services.infusions import BENZODIAZEPINE_WARNING, infusion_cancel, infusion_schedule
 from tests.factories import TreatmentCourseFactory
