@@ -24,6 +24,13 @@ class CadencePlan(models.Model):
     )
     name = models.CharField(max_length=100)
     is_default = models.BooleanField(default=False)
+    condition = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="The condition this plan is the clinic's template for ('' for none): a "
+        "patient with that condition follows it, merged with their other conditions' templates.",
+    )
     version = models.PositiveIntegerField(default=1)
     steps = models.JSONField()
     archived_at = models.DateTimeField(null=True, blank=True)
@@ -36,6 +43,11 @@ class CadencePlan(models.Model):
             models.UniqueConstraint(fields=["clinic", "name"], name="plan_name_unique"),
             models.UniqueConstraint(
                 fields=["clinic"], condition=Q(is_default=True), name="plan_one_default_per_clinic"
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "condition"],
+                condition=~Q(condition=""),
+                name="plan_one_template_per_condition",
             ),
         ]
 
@@ -79,6 +91,11 @@ class ClinicNotificationSettings(models.Model):
     default_channels = models.JSONField(default=list)
     quiet_hours_start = models.TimeField(null=True, blank=True)
     quiet_hours_end = models.TimeField(null=True, blank=True)
+    weekly_budget = models.PositiveSmallIntegerField(
+        default=4,
+        help_text="At most this many reminders in any 7 days before the engine adds a probe "
+        "(planned steps are not dropped for it).",
+    )
 
     def __str__(self) -> str:
         return f"Notification settings of {self.clinic_id}"
@@ -102,6 +119,9 @@ class PatientPreference(models.Model):
     quiet_hours_start = models.TimeField(null=True, blank=True)
     quiet_hours_end = models.TimeField(null=True, blank=True)
     paused_until = models.DateTimeField(null=True, blank=True)
+    weekly_budget = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="This patient's burden budget; unset: the clinic's."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -116,16 +136,40 @@ class ReminderStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class ReminderKind(models.TextChoices):
+    PLAN = "plan", "A step of the patient's cadence plan"
+    PROBE = "probe", "A probe added because benefit may be fading"
+    SCREENER = "screener", "A safety follow-up screener"
+
+
 class Reminder(models.Model):
+    """One ask of the patient. A plan step belongs to the infusion it follows (or precedes,
+    a baseline); a probe or a safety screener the engine added says why in `reason`."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey(
         "outcomes.Patient", on_delete=models.CASCADE, related_name="reminders"
     )
     infusion = models.ForeignKey(
-        "outcomes.Infusion", on_delete=models.CASCADE, related_name="reminders"
+        "outcomes.Infusion",
+        on_delete=models.CASCADE,
+        related_name="reminders",
+        null=True,
+        blank=True,
+        help_text="The infusion a plan step or probe follows; none for a screener asked "
+        "before any infusion.",
     )
-    plan = models.ForeignKey(CadencePlan, on_delete=models.PROTECT, related_name="reminders")
-    plan_version = models.PositiveIntegerField()
+    plan = models.ForeignKey(
+        CadencePlan, on_delete=models.PROTECT, related_name="reminders", null=True, blank=True
+    )
+    plan_version = models.PositiveIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=10, choices=ReminderKind.choices, default=ReminderKind.PLAN)
+    reason = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Why the engine added or moved it, for schedulers (never a score).",
+    )
     step_key = models.CharField(max_length=40)
     instruments = models.JSONField()
     due_at = models.DateTimeField()
@@ -153,6 +197,21 @@ class Reminder(models.Model):
         ordering = ["due_at"]
         constraints = [
             models.UniqueConstraint(fields=["infusion", "step_key"], name="reminder_one_per_step"),
+            # Probes and screeners have patient-wide keys ("probe-2026-12-03"): once each.
+            models.UniqueConstraint(
+                fields=["patient", "step_key"],
+                condition=~Q(kind="plan"),
+                name="reminder_extra_once",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="plan")
+                | (
+                    Q(infusion__isnull=False)
+                    & Q(plan__isnull=False)
+                    & Q(plan_version__isnull=False)
+                ),
+                name="reminder_plan_step_has_plan",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=ReminderStatus.values), name="reminder_status_valid"
             ),

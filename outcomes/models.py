@@ -151,21 +151,47 @@ class InstrumentVersion(models.Model):
         return f"{self.code} v{self.version}"
 
 
-class CheckIn(models.Model):
-    """One submission from the phone: answers to one or more instruments.
+class CheckInSource(models.TextChoices):
+    APP = "app", "The patient's phone"
+    CLINIC = "clinic", "The clinic's tablet, handed over by staff"
 
-    The id is the phone's own UUID, so a retried submission finds the stored one.
+
+class CheckIn(models.Model):
+    """One submission: answers to one or more instruments, from the patient's phone or, at
+    a visit, from the clinic's tablet (the patient answers; `captured_by` is the staff
+    member who handed it over).
+
+    The id is the submitting device's own UUID, so a retried submission finds the stored one.
     """
 
     id = models.UUIDField(primary_key=True, editable=False)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="check_ins")
-    answered_at = models.DateTimeField(help_text="When the patient answered (phone clock).")
+    answered_at = models.DateTimeField(help_text="When the patient answered (device clock).")
     received_at = models.DateTimeField(help_text="When the server stored it.")
     content_digest = models.CharField(max_length=64)
+    source = models.CharField(
+        max_length=10, choices=CheckInSource.choices, default=CheckInSource.APP
+    )
+    captured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff member who handed the clinic's tablet to the patient.",
+    )
 
     class Meta:
         ordering = ["-answered_at", "-id"]
         indexes = [models.Index(fields=["patient", "-answered_at"], name="checkin_patient_time")]
+        constraints = [
+            # A tablet check-in names who handed the tablet over; a phone's names nobody.
+            models.CheckConstraint(
+                condition=(Q(source="app") & Q(captured_by__isnull=True))
+                | (Q(source="clinic") & Q(captured_by__isnull=False)),
+                name="checkin_capture_consistent",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Check-in {self.id}"
