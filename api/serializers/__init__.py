@@ -13,6 +13,7 @@ from rest_framework import serializers
 from accounts.models import Clinic, ClinicMembership
 from api.openapi import ErrorItemSerializer
 from outcomes.models import (
+    AlertLevel,
     CheckIn,
     Condition,
     InstrumentResponse,
@@ -186,6 +187,23 @@ class AccountSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=AccountKind.choices)
     patient_id = serializers.UUIDField(allow_null=True)
     memberships = MembershipSerializer(many=True)
+    pager_phone = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            'Staff: the number (E.164) a high-risk safety alert pages by SMS, "" if none; '
+            "null for a patient."
+        ),
+    )
+
+
+class AccountUpdateSerializer(serializers.Serializer):
+    # Bounded here; its form (E.164) is checked by the service, with the SMS channel's rule.
+    pager_phone = serializers.CharField(
+        max_length=32,
+        allow_blank=True,
+        required=False,
+        help_text='Staff only: E.164, e.g. "+15551234567"; "" removes it.',
+    )
 
 
 # --- instruments ----------------------------------------------------------------------
@@ -254,7 +272,28 @@ class CheckInSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CheckIn
-        fields = ["id", "answered_at", "received_at", "responses"]
+        fields = ["id", "answered_at", "received_at", "source", "responses"]
+        extra_kwargs = {
+            "source": {
+                "read_only": True,
+                "help_text": "app: the patient's phone; clinic: the clinic's tablet at a visit.",
+            }
+        }
+
+
+class StaffCheckInSerializer(CheckInSerializer):
+    """A check-in as the clinic sees it: also who handed the tablet over."""
+
+    captured_by = serializers.CharField(
+        source="captured_by.username",
+        read_only=True,
+        allow_null=True,
+        help_text="The staff member who handed the clinic's tablet to the patient; null "
+        "for the patient's own phone.",
+    )
+
+    class Meta(CheckInSerializer.Meta):
+        fields = [*CheckInSerializer.Meta.fields, "captured_by"]
 
 
 class CheckInFilterSerializer(serializers.Serializer):
@@ -422,9 +461,15 @@ class CrisisResourceSerializer(serializers.Serializer):
 class SafetyNoticeSerializer(serializers.Serializer):
     """Present when the submission raised a safety alert."""
 
-    message = serializers.CharField()
+    message = serializers.CharField(
+        help_text="For a high level, tells the patient to get help now (the crisis "
+        "resources); else that the clinic may not see the answers right away."
+    )
     crisis_resources = CrisisResourceSerializer(many=True)
     alerts = serializers.IntegerField()
+    level = serializers.ChoiceField(
+        choices=AlertLevel.choices, help_text="The highest level among the alerts raised."
+    )
 
 
 class CheckInSubmittedSerializer(CheckInSerializer):

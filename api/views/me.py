@@ -1,14 +1,12 @@
 """The phone's own view of itself: /api/v1/me/..."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from outcomes.models import CheckIn
 from outcomes.selectors import access_checkin, checkins_for_patient
-from outcomes.services import checkin_submit
-from outcomes.services.checkins import ResponseInput
 
 from ..filters import CheckInFilter
 from ..pagination import TimeSeriesCursorPagination
@@ -16,9 +14,9 @@ from ..permissions import IsPatient, request_patient
 from ..serializers import (
     CheckInSerializer,
     CheckInSubmitSerializer,
-    CheckInSubmittedSerializer,
     PatientSelfSerializer,
 )
+from .checkins import SUBMIT_RESPONSES, check_in_submitted
 
 
 class MeView(generics.GenericAPIView):
@@ -61,39 +59,12 @@ class MyCheckInListView(generics.ListAPIView):
             "other content is a 409. Bad answers: 400 naming each item, nothing stored."
         ),
         request=CheckInSubmitSerializer,
-        responses={
-            201: CheckInSubmittedSerializer,
-            200: OpenApiResponse(
-                CheckInSubmittedSerializer, description="A retry: the stored check-in."
-            ),
-        },
+        responses=SUBMIT_RESPONSES,
         tags=["me"],
     )
     def post(self, request):
-        s = CheckInSubmitSerializer(data=request.data)
-        s.is_valid(raise_exception=True)
-        data = s.validated_data
         # IsPatient has just read the patient: not read again.
-        patient = request_patient(request)
-        check_in, created = checkin_submit(
-            patient=patient,
-            check_in_id=data["id"],
-            answered_at=data["answered_at"],
-            responses=[
-                ResponseInput(
-                    instrument=r["instrument"], version=r["version"], answers=r["answers"]
-                )
-                for r in data["responses"]
-            ],
-        )
-        if not created:
-            # A retry: render the stored check-in. A new one is rendered from the rows the
-            # service just wrote (its responses and alerts are already on the instance).
-            check_in = access_checkin(patient=patient, check_in_id=check_in.id)
-        return Response(
-            CheckInSubmittedSerializer(check_in).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        return check_in_submitted(request, patient=request_patient(request))
 
 
 class MyCheckInDetailView(generics.GenericAPIView):

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.selectors import access_clinic, clinic_ids_for
 from outcomes.models import CheckIn
@@ -20,7 +21,7 @@ from ..filters import CheckInFilter, PatientFilter
 from ..pagination import ListPagination, TimeSeriesCursorPagination
 from ..permissions import IsStaffWithRole
 from ..serializers import (
-    CheckInSerializer,
+    CheckInSubmitSerializer,
     EnrolmentCodeSerializer,
     PatientAnySerializer,
     PatientCreateSerializer,
@@ -28,7 +29,9 @@ from ..serializers import (
     PatientRecordSerializer,
     PatientSerializer,
     PatientUpdateSerializer,
+    StaffCheckInSerializer,
 )
+from .checkins import SUBMIT_RESPONSES, check_in_submitted
 
 
 def _patient_body(user, patient) -> dict:
@@ -161,23 +164,59 @@ class PatientEnrolmentCodeCreateView(generics.GenericAPIView):
         )
 
 
-class PatientCheckInListView(generics.ListAPIView):
-    """One patient's check-ins, newest first, filtered by instrument and time range."""
+# Who hands the clinic's tablet to a patient at a visit: clinicians and clinic admins of
+# the patient's clinic (as for enrolment). Schedulers book visits; they do not meet the
+# patient with the tablet.
+CAPTURE_ROLES = ENROLMENT_ROLES
+
+
+class PatientCheckInListCreateView(generics.ListAPIView):
+    """One patient's check-ins, newest first, filtered by instrument and time range; and a
+    check-in captured on the clinic's tablet at a visit."""
 
     permission_classes = [IsStaffWithRole]
-    staff_roles = HEALTH_DATA_ROLES
-    serializer_class = CheckInSerializer
+    serializer_class = StaffCheckInSerializer
     pagination_class = TimeSeriesCursorPagination
     filterset_class = CheckInFilter
+    throttle_scope = "submission"
+
+    @property
+    def staff_roles(self):
+        return CAPTURE_ROLES if self.request.method == "POST" else HEALTH_DATA_ROLES
+
+    def get_throttles(self):
+        # Only submissions are throttled, as on the phone.
+        return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return CheckIn.objects.none()
         patient = access_patient(user=self.request.user, patient_id=self.kwargs["patient_id"])
-        return checkins_for_patient(patient=patient)
+        # Who captured each one is rendered: joined, not read row by row.
+        return checkins_for_patient(patient=patient).select_related("captured_by")
 
     @extend_schema(
         operation_id="patients_check_ins_list", summary="A patient's check-ins", tags=["patients"]
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="patients_check_ins_capture",
+        summary="Record a check-in on the clinic's tablet at a visit (idempotent on its id)",
+        description=(
+            "The patient answers on the clinic's tablet; the signed-in staff member is "
+            "recorded as the one who handed it over (`source` clinic). The same validation, "
+            "scoring, safety rules and idempotency as the phone's `POST /me/check-ins/`: a "
+            "retry from the same staff member with the same `id` and content returns the "
+            "stored check-in with 200; the same `id` with other content, or first used by the "
+            "patient's phone or another staff member, is a 409. A withdrawn or erased "
+            "patient, or `answered_at` in the future: 400, nothing stored."
+        ),
+        request=CheckInSubmitSerializer,
+        responses=SUBMIT_RESPONSES,
+        tags=["patients"],
+    )
+    def post(self, request, patient_id):
+        patient = access_patient(user=request.user, patient_id=patient_id, roles=CAPTURE_ROLES)
+        return check_in_submitted(request, patient=patient, captured_by=request.user)

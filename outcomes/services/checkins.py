@@ -13,9 +13,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.errors import ConflictError, DomainValidationError
+from accounts.models import User
 from outcomes import events
 from outcomes.models import (
     CheckIn,
+    CheckInSource,
     InstrumentResponse,
     InstrumentVersion,
     LatestScore,
@@ -56,8 +58,17 @@ def submission_digest(*, answered_at: datetime, responses: list[ResponseInput]) 
     ).hexdigest()
 
 
-def _replay(existing: CheckIn, *, patient: Patient, digest: str) -> tuple[CheckIn, bool]:
-    if existing.patient_id != patient.id or existing.content_digest != digest:
+def _replay(
+    existing: CheckIn, *, patient: Patient, digest: str, captured_by: User | None
+) -> tuple[CheckIn, bool]:
+    # Who captured it is part of what was submitted: the tablet retrying a phone's id (or
+    # another staff member's) is not a retry, whatever the answers.
+    captured_by_id = None if captured_by is None else captured_by.pk
+    if (
+        existing.patient_id != patient.id
+        or existing.content_digest != digest
+        or existing.captured_by_id != captured_by_id
+    ):
         raise ConflictError(
             "This check-in id was already used for a different submission.",
             code="idempotency_key_reused",
@@ -318,13 +329,19 @@ def checkin_submit(
     check_in_id: uuid.UUID,
     answered_at: datetime,
     responses: list[ResponseInput],
+    captured_by: User | None = None,
     now: datetime | None = None,
 ) -> tuple[CheckIn, bool]:
     """Validate, score and store a check-in exactly once.
 
     Returns (check_in, created). A retry with the same id and content returns the stored
-    check-in with created=False; the same id with other content is a ConflictError.
-    Nothing is stored when any answer is invalid.
+    check-in with created=False; the same id with other content, or captured otherwise
+    (phone or tablet, another staff member), is a ConflictError. Nothing is stored when
+    any answer is invalid.
+
+    `captured_by`: the staff member who handed the clinic's tablet to the patient at a
+    visit (source "clinic"); None for the patient's own phone (source "app"). The caller
+    has checked that they may (the patient is in their reach).
     """
     now = now or timezone.now()
     digest = submission_digest(answered_at=answered_at, responses=responses)
@@ -337,7 +354,7 @@ def checkin_submit(
     except DomainValidationError:
         existing = CheckIn.objects.filter(id=check_in_id).first()
         if existing is not None:
-            return _replay(existing, patient=patient, digest=digest)
+            return _replay(existing, patient=patient, digest=digest, captured_by=captured_by)
         raise
     scored = [
         # _validate found no error: the answers are an object of linkId: whole number.
@@ -361,6 +378,8 @@ def checkin_submit(
                 answered_at=answered_at,
                 received_at=timezone.now(),
                 content_digest=digest,
+                source=CheckInSource.APP if captured_by is None else CheckInSource.CLINIC,
+                captured_by=captured_by,
             )
             rows = [
                 InstrumentResponse(
@@ -400,7 +419,7 @@ def checkin_submit(
         existing = CheckIn.objects.filter(id=check_in_id).first()
         if existing is None:
             raise
-        return _replay(existing, patient=patient, digest=digest)
+        return _replay(existing, patient=patient, digest=digest, captured_by=captured_by)
     # The caller renders what was just stored: `check_in.responses.all()` and
     # `check_in.safety_alerts.count()` answer from these rows, without reading them back.
     _prefetched(check_in, "responses", rows)

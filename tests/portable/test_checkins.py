@@ -13,6 +13,7 @@ import time_machine
 from accounts.errors import ConflictError, DomainValidationError
 from outcomes.models import (
     CheckIn,
+    CheckInSource,
     InstrumentResponse,
     InstrumentVersion,
     LatestScore,
@@ -21,6 +22,7 @@ from outcomes.models import (
 )
 from outcomes.selectors.analytics import patient_series
 from outcomes.services.checkins import ResponseInput, checkin_submit, submission_digest
+from tests.factories import StaffFactory
 from tests.helpers import T0, answer, give_infusion, phq9_total
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +146,35 @@ def test_a_withdrawal_stored_after_the_patient_was_read_is_refused_under_the_loc
     assert not CheckIn.objects.filter(patient=patient_a).exists()
     assert not LatestScore.objects.filter(patient=patient_a).exists()
     assert not OutcomeState.objects.filter(patient=patient_a).exists()
+
+
+def test_a_tablet_check_in_names_who_handed_it_over_and_a_replay_must_match_it(
+    patient_a, clinician, clinic
+):
+    """The clinic's tablet (captured_by: source "clinic"), through the ORM path: the check
+    constraint holds on SQLite too, and a retry counts only from the same hands."""
+    check_in_id = uuid.uuid4()
+
+    def submit(captured_by):
+        return checkin_submit(
+            patient=patient_a,
+            check_in_id=check_in_id,
+            answered_at=T0,
+            responses=phq9_responses(12),
+            captured_by=captured_by,
+            now=T0,
+        )
+
+    stored, created = submit(clinician)
+    again, created_again = submit(clinician)
+    assert (created, created_again) == (True, False)
+    assert again.pk == stored.pk
+    for other in (None, StaffFactory(clinic=clinic, role="clinic_admin")):  # phone, colleague
+        with pytest.raises(ConflictError) as conflict:
+            submit(other)
+        assert conflict.value.code == "idempotency_key_reused"
+
+    row = CheckIn.objects.get(pk=check_in_id)
+    assert (row.source, row.captured_by_id) == (CheckInSource.CLINIC, clinician.pk)
+    assert LatestScore.objects.get(patient=patient_a).total == 12.0
+    assert OutcomeState.objects.get(patient=patient_a).version == 1  # marked once
