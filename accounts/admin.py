@@ -15,6 +15,11 @@ class MembershipInline(admin.TabularInline):
 class UserAdmin(BaseUserAdmin):
     inlines = [MembershipInline]
     list_display = ["username", "email", "is_active", "is_staff", "last_login"]
+    # Shown, not edited: staff set their own through the API's one service
+    # (notifications/services/pager.py), which checks the number with the SMS channel's
+    # rule; accounts cannot import it, so a form here would store an unchecked number.
+    fieldsets = [*BaseUserAdmin.fieldsets, ("Safety paging", {"fields": ["pager_phone"]})]
+    readonly_fields = ["pager_phone"]
 
 
 @admin.register(AuditEvent)

@@ -21,6 +21,14 @@ class User(AbstractUser):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Checked as E.164 where it is set (notifications/services/pager.py, with the SMS
+    # channel's own pattern): accounts sits below notifications and cannot import it.
+    pager_phone = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        help_text="Staff only: where a high-risk safety alert pages this person by SMS.",
+    )
 
     class Meta:
         db_table = "accounts_user"

@@ -2,9 +2,9 @@
 
 `outcomes` never calls upward (docs/architecture.md): when a check-in is stored, an
 infusion recorded, moved or cancelled, a patient changed or erased, a safety alert raised,
-escalated, acknowledged or resolved, or a patient's benefit is fading, it `announce`s an
-event, and whoever cares (`notifications`, from its `AppConfig.ready()`) has subscribed a
-handler for that event's type.
+escalated, acknowledged or resolved, a follow-up screener wanted, or a patient's benefit is
+fading, it `announce`s an event, and whoever cares (`notifications`, from its
+`AppConfig.ready()`) has subscribed a handler for that event's type.
 
 Handlers run at once, in the order they subscribed, inside the announcer's transaction: a
 reminder planned or a notice queued commits or rolls back with the change that caused it,
@@ -73,9 +73,24 @@ class SafetyAlertsRaised:
 
 @dataclass(frozen=True)
 class SafetyAlertEscalated:
-    """Nobody acknowledged the alert in time; `alert.escalation_level` is the new level."""
+    """Nobody acknowledged the alert in time (it is open), or, acknowledged, nobody
+    documented its follow-up in time (it is acknowledged); `alert.escalation_level` is the
+    new level."""
 
     alert: SafetyAlert
+
+
+@dataclass(frozen=True)
+class SafetyScreenerWanted:
+    """A positive PHQ-9 item 9 or EPDS item 10: the item alone is not a triage tool, so the
+    patient is asked a short suicide-risk screener (docs/clinical/INSTRUMENTS.md, "Safety").
+    `instrument_code` names it: "C-SSRS-SCREENER" where the clinic has loaded its licensed
+    C-SSRS, else "ASQ". Announced at most once per check-in, never for a check-in that
+    answered one of the screeners itself."""
+
+    patient: Patient
+    check_in: CheckIn
+    instrument_code: str
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,7 @@ Event = (
     | SafetyAlertEscalated
     | SafetyAlertAcknowledged
     | SafetyAlertResolved
+    | SafetyScreenerWanted
     | ScoreWorsened
     | BenefitFading
 )

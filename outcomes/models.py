@@ -6,6 +6,7 @@ Public ids are UUIDs (docs/house/API.md). Invariants live in the database as wel
 """
 
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import models
@@ -403,9 +404,30 @@ class AlertSeverity(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
+class AlertLevel(models.TextChoices):
+    """The graded response to a safety rule (docs/clinical/INSTRUMENTS.md, "Safety")."""
+
+    LOW = "low", "Low: review within a working day"
+    MODERATE = "moderate", "Moderate: the care team, escalating if unacknowledged"
+    HIGH = "high", "High: on-call paged at once"
+
+    @classmethod
+    def worst(cls, levels: Iterable[str]) -> "AlertLevel":
+        """The highest of `levels` (listed low to high above)."""
+        order = list(cls)
+        return max((cls(level) for level in levels), key=order.index)
+
+
 class ClinicSafetySettings(models.Model):
     """How a clinic handles safety alerts: crisis resources shown to the patient, how long an
-    alert may stay unacknowledged before it escalates, and who is on call."""
+    alert of each level may wait before it escalates, by when its follow-up must be
+    documented, and who is on call.
+
+    The per-level defaults are UNVERIFIED clinical choices, for each clinic to review: a
+    high alert acknowledged within 10 minutes, a moderate one within 30; a low one reviewed
+    by 17:00 (clinic time) of the next working day, Monday to Friday, public holidays not
+    known; a follow-up documented within 24 hours (high), 72 hours (moderate) or 7 days
+    (low) of the acknowledgement."""
 
     clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="safety_settings")
     crisis_resources = models.JSONField(
@@ -413,7 +435,24 @@ class ClinicSafetySettings(models.Model):
         blank=True,
         help_text='[{"name": ..., "contact": ..., "description": ...}]; empty: the US default.',
     )
-    acknowledge_within_minutes = models.PositiveIntegerField(default=30)
+    acknowledge_within_minutes = models.PositiveIntegerField(
+        default=30,
+        help_text="A moderate alert escalates when unacknowledged this long, and again each "
+        "such interval (as does a low alert once its review time has passed).",
+    )
+    high_acknowledge_within_minutes = models.PositiveIntegerField(
+        default=10,
+        help_text="A high alert escalates when unacknowledged this long, and again each "
+        "such interval.",
+    )
+    low_review_by_hour = models.PositiveSmallIntegerField(
+        default=17,
+        help_text="A low alert is due for review by this hour (clinic time) of the next "
+        "working day (Monday to Friday).",
+    )
+    high_follow_up_within_hours = models.PositiveIntegerField(default=24)
+    moderate_follow_up_within_hours = models.PositiveIntegerField(default=72)
+    low_follow_up_within_hours = models.PositiveIntegerField(default=168)
     on_call = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     # The on-call list (many-to-many) is not tracked: it names staff, not clinical choices.
     history = HistoricalRecords()
@@ -422,7 +461,20 @@ class ClinicSafetySettings(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(acknowledge_within_minutes__gte=1), name="safety_ack_minutes_min"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(high_acknowledge_within_minutes__gte=1),
+                name="safety_high_ack_minutes_min",
+            ),
+            models.CheckConstraint(
+                condition=Q(low_review_by_hour__lte=23), name="safety_low_review_hour_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(high_follow_up_within_hours__gte=1)
+                & Q(moderate_follow_up_within_hours__gte=1)
+                & Q(low_follow_up_within_hours__gte=1),
+                name="safety_follow_up_hours_min",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -440,15 +492,42 @@ class SafetyAlert(models.Model):
         InstrumentResponse, on_delete=models.PROTECT, related_name="safety_alerts"
     )
     rule = models.CharField(max_length=64)
+    # `level` grades the response (the rule's level); `severity` is the older two-step grade,
+    # kept for the API's clients: "urgent" for a high level, else "high".
     severity = models.CharField(max_length=10, choices=AlertSeverity.choices)
+    # db_default: rows written outside the ORM (bench/seed.py) are moderate, as every alert
+    # was before levels existed.
+    level = models.CharField(
+        max_length=10,
+        choices=AlertLevel.choices,
+        default=AlertLevel.MODERATE,
+        db_default=AlertLevel.MODERATE,
+    )
     status = models.CharField(max_length=14, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
+    # The next time escalation acts on it: while open, its acknowledgement deadline (for a
+    # low alert, review_due_at), re-armed at each escalation; once acknowledged, its
+    # follow-up deadline, re-armed likewise until the follow-up is documented.
     next_escalation_at = models.DateTimeField(null=True, blank=True)
+    review_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="A low alert: reviewed by then, or it escalates."
+    )
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    follow_up_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set at the acknowledgement: the follow-up is documented by then, or the "
+        "alert escalates again.",
+    )
+    followed_up_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    followed_up_at = models.DateTimeField(null=True, blank=True)
+    follow_up_note = models.TextField(blank=True, default="", db_default="", max_length=2000)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -463,11 +542,22 @@ class SafetyAlert(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=AlertStatus.values), name="alert_status_valid"
             ),
+            models.CheckConstraint(
+                condition=Q(level__in=AlertLevel.values), name="alert_level_valid"
+            ),
+            # A documented follow-up names who wrote it (its note may be blanked later, by
+            # an erasure).
+            models.CheckConstraint(
+                condition=Q(followed_up_at__isnull=True) | Q(followed_up_by__isnull=False),
+                name="alert_follow_up_documented",
+            ),
         ]
         indexes = [
+            # The escalation poll (services/safety.py, alerts_escalate_due): open alerts
+            # past their acknowledgement deadline, acknowledged ones past their follow-up.
             models.Index(
                 fields=["next_escalation_at"],
-                condition=Q(status="open"),
+                condition=Q(status__in=["open", "acknowledged"]),
                 name="alert_escalation_due",
             ),
             models.Index(fields=["patient", "-created_at"], name="alert_patient_time"),

@@ -54,14 +54,23 @@ def _is_int(value: object) -> bool:
 
 def _enabled(item: Item, answers: dict, state: dict[str, bool | None]) -> bool | None:
     """Whether `item` is asked: True, False, or None when that hangs on an answer that is
-    itself in error (reported there; one error per mistake is enough)."""
-    ew = item.enable_when
-    if ew is None:
+    itself in error (reported there; one error per mistake is enough). With several
+    conditions (`enable_when_any`) one that holds is enough."""
+    conditions = item.conditions
+    if not conditions:
         return True
-    controller = state[ew.link_id]  # the schema guarantees an earlier item
-    if controller is None:
-        return None
-    return controller and answers[ew.link_id] == ew.equals
+    unknown = False
+    for ew in conditions:
+        controller = state[ew.link_id]  # the schema guarantees an earlier item
+        if controller is None:
+            unknown = True
+        elif controller and answers[ew.link_id] == ew.equals:
+            return True
+    return None if unknown else False
+
+
+def _asked_when(item: Item) -> str:
+    return " or ".join(f"{ew.link_id} is {ew.equals}" for ew in item.conditions)
 
 
 def validate_answers(defn: Definition, answers: object) -> list[AnswerError]:
@@ -82,13 +91,11 @@ def validate_answers(defn: Definition, answers: object) -> list[AnswerError]:
         if not enabled:
             state[lid] = False
             if present:
-                ew = item.enable_when
-                assert ew is not None
                 errors.append(
                     AnswerError(
                         lid,
                         "not_applicable",
-                        f"{lid} is asked only when {ew.link_id} is {ew.equals}; leave it out.",
+                        f"{lid} is asked only when {_asked_when(item)}; leave it out.",
                     )
                 )
             continue
@@ -180,6 +187,8 @@ def _triage_band(defn: Definition, answers: dict[str, int]) -> str:
 
 
 def _aggregate(values: list[int], method: str) -> float:
+    if method == "max":
+        return max(values)
     if method == "mean":
         # PEG is reported to 2 decimals (Krebs 2009 reports the mean of the 3 items).
         return round(sum(values) / len(values), 2)
@@ -198,10 +207,13 @@ def score(defn: Definition, answers: dict[str, int]) -> Score:
         total = None
         band = _triage_band(defn, answers)
     else:
-        total = _aggregate(list(item_scores.values()), defn.scoring.method)
-        band = band_for(defn, total)
         for sub in defn.scoring.subscales:
             subscales[sub.code] = _aggregate([item_scores[i] for i in sub.items], sub.method)
+        if defn.scoring.method == "domains":
+            total = sum(subscales.values())
+        else:
+            total = _aggregate(list(item_scores.values()), defn.scoring.method)
+        band = band_for(defn, total)
         for rule in defn.scoring.rules:
             if isinstance(rule, PositiveScreenRule):
                 met = total >= rule.at_least

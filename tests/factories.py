@@ -111,7 +111,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def conditions(obj, create, extracted, **kwargs):
         if create:
-            for c in extracted or ["trd"]:
+            for c in ["trd"] if extracted is None else extracted:
                 PatientCondition.objects.create(patient=obj, condition=c)
 
     @factory.post_generation
@@ -315,3 +315,12 @@ def phq9(*values: int, version: str = "1") -> dict:
         "version": version,
         "answers": {f"item{i}": v for i, v in enumerate(values, start=1)},
     }
+
+
+def asq(**yes: int) -> dict:
+    """An ASQ response: items not named are "no"; q5 (acute risk) is answered whenever any
+    of q1-q4 is "yes", as the screener asks it only then."""
+    answers = {"q1": 0, "q2": 0, "q3": 0, "q4": 0, **yes}
+    if any(answers.values()):
+        answers.setdefault("q5", 0)
+    return {"instrument": "ASQ", "version": "1", "answers": answers}

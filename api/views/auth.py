@@ -1,5 +1,5 @@
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -42,11 +42,13 @@ from notifications.services.devices import (
     devices_unregister_for_token,
     devices_unregister_for_user,
 )
+from notifications.services.pager import pager_phone_set
 from outcomes.services import enrolment_code_redeem
 
 from ..permissions import IsStaffWithRole
 from ..serializers import (
     AccountSerializer,
+    AccountUpdateSerializer,
     ClinicSecuritySettingsSerializer,
     ConflictErrorSerializer,
     EnrolSerializer,
@@ -299,6 +301,18 @@ class SignOutAllView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _account_body(user) -> dict:
+    patient = getattr(user, "patient", None)
+    return {
+        "id": user.id,
+        "username": user.username,
+        "kind": _kind(user),
+        "patient_id": patient.id if patient else None,
+        "memberships": list(memberships_for(user=user)),
+        "pager_phone": None if patient else user.pager_phone,
+    }
+
+
 class AccountView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -309,16 +323,32 @@ class AccountView(APIView):
         tags=["auth"],
     )
     def get(self, request):
-        user = request.user
-        patient = getattr(user, "patient", None)
-        body = {
-            "id": user.id,
-            "username": user.username,
-            "kind": _kind(user),
-            "patient_id": patient.id if patient else None,
-            "memberships": list(memberships_for(user=user)),
-        }
-        return Response(AccountSerializer(body).data)
+        return Response(AccountSerializer(_account_body(request.user)).data)
+
+    @extend_schema(
+        operation_id="account_update",
+        summary="Change my own account: a staff member's pager number",
+        description=(
+            "`pager_phone` (staff only): the number, in E.164 form, that an urgent notice "
+            "of a high-risk safety alert pages by SMS, beside the usual staff channels; "
+            '`""` removes it. Not in E.164 form: 400 `invalid` on `pager_phone`; from a '
+            "patient's account: 400 `staff_only`. Nothing is stored on a 400."
+        ),
+        request=AccountUpdateSerializer,
+        responses={200: AccountSerializer},
+        examples=[
+            OpenApiExample(
+                "Set my pager number", value={"pager_phone": "+15551234567"}, request_only=True
+            )
+        ],
+        tags=["auth"],
+    )
+    def patch(self, request):
+        s = AccountUpdateSerializer(data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        if "pager_phone" in s.validated_data:
+            pager_phone_set(user=request.user, pager_phone=s.validated_data["pager_phone"])
+        return Response(AccountSerializer(_account_body(request.user)).data)
 
 
 # --- the staff member's own authenticator -------------------------------------------------

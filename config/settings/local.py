@@ -11,5 +11,8 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 
 AFTERGLOW_DEFAULT_CHANNELS = env.list("AFTERGLOW_DEFAULT_CHANNELS", default=["console"])
 AFTERGLOW_STAFF_CHANNELS = env.list("AFTERGLOW_STAFF_CHANNELS", default=["console"])
+# The demo has no Twilio: a high-risk page goes by the console like any notice, rather
+# than queueing texts that could only fail.
+AFTERGLOW_STAFF_PAGE_CHANNELS = env.list("AFTERGLOW_STAFF_PAGE_CHANNELS", default=[])
 # runserver serves static files itself in local runs; nothing is collected.
 STATIC_ROOT = None

@@ -16,8 +16,11 @@ PERMANENT_CODES = {21211, 21214, 21408, 21610, 21614}
 
 
 class TwilioSmsChannel(Channel):
+    """To a patient's SMS contact point, or to a staff member's pager number (a high-risk
+    safety alert's page: notifications/services/care_team.py)."""
+
     name = "sms"
-    targets = frozenset({Target.CONTACT_POINT})
+    targets = frozenset({Target.CONTACT_POINT, Target.STAFF_USER})
     address_pattern = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
     address_hint = "A phone number in E.164 form, e.g. +15551234567."
 
@@ -37,6 +40,8 @@ class TwilioSmsChannel(Channel):
 
     def send(self, delivery, message: Message) -> str:
         contact = delivery.contact_point
+        if contact is None and delivery.staff_user is not None:
+            return self._send(delivery.staff_user.pager_phone, message)
         if contact is None:
             raise TransportError("No number for this delivery.", permanent=True, code="no_number")
         if contact.disabled_at is not None:
@@ -44,9 +49,17 @@ class TwilioSmsChannel(Channel):
             raise TransportError(
                 "The number is disabled.", permanent=True, bad_target=False, code="contact_disabled"
             )
+        return self._send(contact.address, message)
+
+    def _send(self, address: str, message: Message) -> str:
+        if not address:
+            # A staff member who cleared their pager number after the page was queued.
+            raise TransportError(
+                "No number for this delivery.", permanent=True, bad_target=False, code="no_number"
+            )
         try:
             sent = self._twilio().messages.create(
-                to=contact.address,
+                to=address,
                 from_=settings.AFTERGLOW_TWILIO_FROM,
                 body=f"{message.title}: {message.body}",
             )

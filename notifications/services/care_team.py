@@ -2,6 +2,10 @@
 
 The text never names the patient or says why: "A patient on your care team may need
 review." The clinician opens Afterglow, signed in, to see who and what.
+
+Notices go by the staff channels (settings.AFTERGLOW_STAFF_CHANNELS). An urgent notice of
+a high-risk alert also pages, by AFTERGLOW_STAFF_PAGE_CHANNELS (SMS to each recipient's
+pager number), with the same fixed text.
 """
 
 import logging
@@ -11,8 +15,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from accounts.models import Role
-from outcomes.models import ClinicSafetySettings, Patient, SafetyAlert
+from outcomes.models import AlertLevel, ClinicSafetySettings, Patient, SafetyAlert
 
+from ..channels import Target, channel_targets
 from ..models import Channel, Delivery, DeliveryKind
 from .dispatch import enqueue_deliveries
 
@@ -23,6 +28,11 @@ logger = logging.getLogger(__name__)
 def alert_notice_key(check_in_id, level: int) -> str:
     """Alerts of one check-in share a key per escalation level: one page, not one per rule."""
     return f"alert:{check_in_id}:{level}"
+
+
+def follow_up_notice_key(check_in_id, level: int) -> str:
+    """An overdue follow-up's notice: apart from the pages, once per check-in and level."""
+    return f"follow-up:{check_in_id}:{level}"
 
 
 def _clinicians(patient: Patient):
@@ -51,12 +61,50 @@ def on_call_for(patient: Patient) -> list:
     return list(_clinicians(patient))
 
 
+def care_team_and_on_call(patient: Patient) -> list:
+    """Whom a high-risk alert pages at once: the care team and the on-call list, each
+    person once."""
+    people = {u.pk: u for u in care_team_of(patient)}
+    for user in on_call_for(patient):
+        people.setdefault(user.pk, user)
+    return list(people.values())
+
+
+def follow_up_recipients(alert: SafetyAlert) -> list:
+    """Whom an acknowledged alert's overdue follow-up goes to: who acknowledged it (while
+    still a clinician of the clinic) and the on-call list."""
+    people = {u.pk: u for u in _clinicians(alert.patient).filter(pk=alert.acknowledged_by_id)}
+    for user in on_call_for(alert.patient):
+        people.setdefault(user.pk, user)
+    return list(people.values())
+
+
+# The account field a staff channel sends to; a recipient without one is skipped on it.
+_STAFF_ADDRESS = {Channel.EMAIL: "email", Channel.SMS: "pager_phone"}
+
+
+def _page_channels(*, urgent: bool, alert: SafetyAlert | None) -> list[str]:
+    """The channels that page, beside the staff channels: only for an urgent notice of a
+    high-risk alert (INSTRUMENTS.md "Safety": an immediate page to on-call by phone or
+    SMS). A channel this deployment does not have, or that cannot reach staff, is left
+    out (the demo has no Twilio): the staff channels still carry the notice."""
+    if not (urgent and alert is not None and alert.level == AlertLevel.HIGH):
+        return []
+    return [
+        name
+        for name in settings.AFTERGLOW_STAFF_PAGE_CHANNELS
+        if name not in settings.AFTERGLOW_STAFF_CHANNELS
+        and Target.STAFF_USER in channel_targets(name)
+    ]
+
+
 def _rows(users, *, patient, dedupe_key, urgent, alert) -> list[Delivery]:
+    channels = [*settings.AFTERGLOW_STAFF_CHANNELS, *_page_channels(urgent=urgent, alert=alert)]
     rows = []
     for user in users:
-        for channel in settings.AFTERGLOW_STAFF_CHANNELS:
-            if channel == Channel.EMAIL and not user.email:
-                continue  # cannot be reached by e-mail
+        for channel in channels:
+            if channel in _STAFF_ADDRESS and not getattr(user, _STAFF_ADDRESS[channel]):
+                continue  # no address of theirs on this channel
             rows.append(
                 Delivery(
                     kind=DeliveryKind.CARE_TEAM,
@@ -83,7 +131,8 @@ def care_team_notify(
 ) -> int:
     """Queue one notice per recipient (default: the care team) and staff channel, at most
     once per `dedupe_key`; returns how many new deliveries were queued. An urgent notice
-    names its `alert`: it is dropped unsent once no alert of that check-in is open."""
+    names its `alert`: it is dropped unsent once no alert of that check-in is open. An
+    urgent notice of a high-risk alert also pages each recipient with a pager number."""
     users = care_team_of(patient) if recipients is None else recipients
     rows = _rows(users, patient=patient, dedupe_key=dedupe_key, urgent=urgent, alert=alert)
     if not rows and urgent:

@@ -167,8 +167,8 @@ def _questionnaire_item(defn: Definition, item: Item) -> dict:
             {"url": EXT_MIN_VALUE, "valueInteger": item.min},
             {"url": EXT_MAX_VALUE, "valueInteger": item.max},
         ]
-    ew = item.enable_when
-    if ew is not None:
+    conditions = []
+    for ew in item.conditions:
         controller = defn.item(ew.link_id)
         condition: dict = {"question": ew.link_id, "operator": "="}
         if controller.kind == "choice":
@@ -176,7 +176,11 @@ def _questionnaire_item(defn: Definition, item: Item) -> dict:
             condition["answerCoding"] = _option_coding(defn, controller, option)
         else:
             condition["answerInteger"] = ew.equals
-        data["enableWhen"] = [condition]
+        conditions.append(condition)
+    if conditions:
+        data["enableWhen"] = conditions
+    if len(conditions) > 1:
+        data["enableBehavior"] = "any"  # enable_when_any (ASQ question 5)
     return data
 
 
@@ -193,7 +197,21 @@ def _total_item(defn: Definition) -> dict | None:
     items = defn.scored_items
     terms = " + ".join(_score_term(i) for i in items)
     names = ", ".join(i.link_id for i in items)
-    if method == "sum":
+    if method == "domains":
+        # QIDS-SR16: the sum over domains, each the sum or the highest of its items.
+        by_link = {i.link_id: i for i in items}
+        parts = []
+        for sub in defn.scoring.subscales:
+            scores = [_score_term(by_link[link]) for link in sub.items]
+            if sub.method == "max" and len(scores) > 1:
+                parts.append(f"({' | '.join(scores)}).max()")
+            else:
+                parts.append(" + ".join(scores))
+        expression = " + ".join(parts)
+        description = "Sum over its domains: " + "; ".join(
+            f"{sub.title}" for sub in defn.scoring.subscales
+        )
+    elif method == "sum":
         expression = terms
         description = f"Sum of the item scores of {names}"
     else:

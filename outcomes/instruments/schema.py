@@ -15,7 +15,10 @@ Rules that the parser enforces, beyond field types (a file that breaks one is re
   and only scored items may be reversed.
 - `scoring.range` equals what the scored items can actually produce.
 - bands tile `scoring.range` exactly: no gaps, no overlaps, nothing outside it.
-- every rule and safety rule names items, subscales and bands that exist.
+- every rule and safety rule names items, subscales and bands that exist; a safety rule's
+  level and severity agree (urgent exactly for a high level).
+- an item is conditional on one answer (`enable_when`) or on any of several
+  (`enable_when_any`), naming earlier items and values they can take.
 - texts are all present (`text_included: true`) or all null (`text_included: false`, for
   a licensed instrument whose text we may not ship; see `merge_licensed_text`).
 - every non-null threshold cites its source.
@@ -29,7 +32,7 @@ import itertools
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -37,8 +40,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -87,6 +92,20 @@ class _Model(BaseModel):
     # strict: a definition says 3, never "3" or 3.0 or true; extra="forbid": a misspelt
     # key is an error rather than a silently ignored setting.
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    # Keys the format gained after definitions were loaded. While unset (None) they are left
+    # out of the canonical form, so the digest of a loaded version, to which answers are
+    # pinned, stays what it was: the loader refuses a version whose digest changed
+    # (services/instruments.py), which would stop every deployment's instruments_sync.
+    _added_later: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_later_keys(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in self._added_later:
+                if key in data and data[key] is None:
+                    del data[key]
+        return data
 
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
@@ -141,6 +160,19 @@ class Item(_Model):
     scored: bool = True
     reverse: bool = False
     enable_when: EnableWhen | None = None
+    # Asked when ANY of these holds (FHIR enableWhen with enableBehavior "any"): ASQ
+    # question 5 follows a yes to any of questions 1-4. At most one of the two.
+    enable_when_any: list[EnableWhen] | None = Field(default=None, min_length=2)
+
+    _added_later: ClassVar[frozenset[str]] = frozenset({"enable_when_any"})
+
+    @property
+    def conditions(self) -> list[EnableWhen]:
+        """What the item's asking hangs on ([] for an unconditional item); with
+        `enable_when_any` any one of them suffices, else the single one must hold."""
+        if self.enable_when_any is not None:
+            return list(self.enable_when_any)
+        return [self.enable_when] if self.enable_when is not None else []
 
     @field_validator("link_id")
     @classmethod
@@ -163,7 +195,9 @@ class Item(_Model):
                 raise ValueError(f"integer item {self.link_id} needs min < max")
         if self.reverse and not self.scored:
             raise ValueError(f"item {self.link_id} is reversed but not scored")
-        if self.scored and (not self.required or self.enable_when is not None):
+        if self.enable_when is not None and self.enable_when_any is not None:
+            raise ValueError(f"item {self.link_id}: enable_when or enable_when_any, not both")
+        if self.scored and (not self.required or self.conditions):
             raise ValueError(
                 f"scored item {self.link_id} must be required and unconditional: "
                 "a total over skipped items is not comparable"
@@ -175,7 +209,8 @@ class Subscale(_Model):
     code: NonEmptyStr
     title: NonEmptyStr
     items: list[NonEmptyStr] = Field(min_length=1)
-    method: Literal["sum", "mean"]
+    # "max": the highest of its items (a QIDS-SR16 domain: the worst of four sleep items).
+    method: Literal["sum", "mean", "max"]
 
 
 class Condition(_Model):
@@ -227,7 +262,9 @@ Rule = Annotated[
 
 
 class Scoring(_Model):
-    method: Literal["sum", "mean", "triage"]
+    # "domains": the total is the sum of the subscales, each scored item in exactly one
+    # (QIDS-SR16: nine symptom domains, Rush 2003).
+    method: Literal["sum", "mean", "triage", "domains"]
     range: list[Number] = Field(min_length=2, max_length=2)
     subscales: list[Subscale] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
@@ -267,16 +304,48 @@ class Thresholds(_Model):
         return self
 
 
+SafetyLevel = Literal["low", "moderate", "high"]
+
+
 class SafetyRule(_Model):
+    """An answer that raises a safety alert. `level` grades the response to it
+    (docs/clinical/INSTRUMENTS.md, "Safety"): high pages on-call at once with a short
+    acknowledgement deadline and tells the patient to call for help now; moderate notifies
+    the care team and escalates if unacknowledged; low is queued for review within a
+    working day. `severity` is the older two-step grade, kept for the API: "urgent" for a
+    high level, else "high".
+
+    A rule without `level` (every definition published before levels existed, among them
+    PHQ-9 v1 item 9 > 0 and EPDS v1 item 10 > 0) is graded from its severity: urgent ->
+    high, high -> moderate. Moderate for a positive PHQ-9 item 9 or EPDS item 10 is an
+    UNVERIFIED clinical choice: the item alone is not a triage tool (item 9 missed 63% of
+    at-risk inpatients, PMC8258235), so a positive one is followed by a short screener
+    (ASQ, or the clinic's licensed C-SSRS) whose answers grade the risk. A clinic that
+    wants another grading loads its own version of the definition.
+    """
+
     code: NonEmptyStr
     severity: Literal["high", "urgent"]
     when: Condition | None = None
     when_band: str | None = None
+    level: SafetyLevel | None = None
+
+    _added_later: ClassVar[frozenset[str]] = frozenset({"level"})
+
+    @property
+    def graded_level(self) -> SafetyLevel:
+        if self.level is not None:
+            return self.level
+        return "high" if self.severity == "urgent" else "moderate"
 
     @model_validator(mode="after")
     def _one_trigger(self) -> SafetyRule:
         if (self.when is None) == (self.when_band is None):
             raise ValueError(f"safety rule {self.code} needs exactly one of when, when_band")
+        if self.level is not None and (self.level == "high") != (self.severity == "urgent"):
+            raise ValueError(
+                f"safety rule {self.code}: severity is urgent for a high level and only then"
+            )
         return self
 
 
@@ -338,11 +407,10 @@ class Definition(_Model):
         for it in self.items:
             if it.link_id in by_id:
                 raise ValueError(f"duplicate link_id {it.link_id}")
-            if it.enable_when is not None:
-                ref = by_id.get(it.enable_when.link_id)
-                if ref is None:
+            for ew in it.conditions:
+                if ew.link_id not in by_id:
                     raise ValueError(
-                        f"item {it.link_id}: enable_when names {it.enable_when.link_id}, "
+                        f"item {it.link_id}: enable_when names {ew.link_id}, "
                         "which is not an earlier item"
                     )
             by_id[it.link_id] = it
@@ -373,19 +441,17 @@ class Definition(_Model):
         if unused:
             raise ValueError(f"option sets not used by any item: {sorted(unused)}")
         for it in self.items:
-            ew = it.enable_when
-            if ew is None:
-                continue
-            ref = self.item(ew.link_id)
-            lo, hi = self.answer_bounds(ref)
-            if ref.kind == "choice":
-                valid: set[int] | range = {o.value for o in self.option_set(ref)}
-            else:
-                valid = range(lo, hi + 1)
-            if ew.equals not in valid:
-                raise ValueError(
-                    f"item {it.link_id}: enable_when {ew.link_id} = {ew.equals} can never hold"
-                )
+            for ew in it.conditions:
+                ref = self.item(ew.link_id)
+                lo, hi = self.answer_bounds(ref)
+                if ref.kind == "choice":
+                    valid: set[int] | range = {o.value for o in self.option_set(ref)}
+                else:
+                    valid = range(lo, hi + 1)
+                if ew.equals not in valid:
+                    raise ValueError(
+                        f"item {it.link_id}: enable_when {ew.link_id} = {ew.equals} can never hold"
+                    )
 
     def _check_texts(self) -> None:
         texts: list[tuple[str, str | None]] = [("preamble", self.preamble)]
@@ -434,7 +500,9 @@ class Definition(_Model):
         if not scored:
             raise ValueError(f"scoring.method {sc.method} needs at least one scored item")
         bounds = [self.answer_bounds(i) for i in scored]
-        if sc.method == "sum":
+        if sc.method == "domains":
+            expected = self._domain_range()
+        elif sc.method == "sum":
             expected = [sum(b[0] for b in bounds), sum(b[1] for b in bounds)]
         else:
             expected = [
@@ -453,6 +521,24 @@ class Definition(_Model):
             for link_id in sub.items:
                 if not self.has_item(link_id) or not self.item(link_id).scored:
                     raise ValueError(f"subscale {sub.code}: {link_id} is not a scored item")
+
+    def _domain_range(self) -> list:
+        """A "domains" total's range: the sum of its subscales' ranges; every scored item
+        sits in exactly one subscale."""
+        placed = [i for sub in self.scoring.subscales for i in sub.items]
+        scored = sorted(i.link_id for i in self.scored_items)
+        if sorted(placed) != scored:
+            raise ValueError("a domains total needs every scored item in exactly one subscale")
+        lo = hi = 0
+        for sub in self.scoring.subscales:
+            if sub.method == "mean":
+                raise ValueError("a domains total sums whole-number subscales: sum or max")
+            bounds = [self.answer_bounds(self.item(i)) for i in sub.items if self.has_item(i)]
+            if sub.method == "max":
+                lo, hi = lo + max(b[0] for b in bounds), hi + max(b[1] for b in bounds)
+            else:
+                lo, hi = lo + sum(b[0] for b in bounds), hi + sum(b[1] for b in bounds)
+        return [lo, hi]
 
     def _check_bands(self) -> None:
         if not self.bands:

@@ -133,12 +133,15 @@ def instruments_sync(*, directory: Path | None = None) -> SyncReport:
 
 
 def licensed_template(code: str) -> dict:
-    for path in licensed_template_files():
-        if load_definition_file(path).code == code:
-            return json.loads(path.read_text())
-    raise DomainValidationError.single(
-        "code", "unknown_instrument", f"No licensed template for '{code}'."
-    )
+    """The newest template of `code` (cssrs-screener.v2 grades its safety rules; v1 stays
+    for the clinics that loaded it, whose answers are pinned to it)."""
+    found = [d for d in map(load_definition_file, licensed_template_files()) if d.code == code]
+    if not found:
+        raise DomainValidationError.single(
+            "code", "unknown_instrument", f"No licensed template for '{code}'."
+        )
+    newest = max(found, key=lambda d: (len(d.version), d.version))
+    return newest.model_dump(mode="json")
 
 
 @transaction.atomic

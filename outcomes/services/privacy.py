@@ -160,13 +160,13 @@ def _history_scrub(*, patient: Patient) -> None:
     """The change history must not keep what erasure removed. The patient's own historical
     rows held the name and the clinic's reference: deleted (the audit log records who
     erased whom and when). Clinicians' free text on the records erasure keeps (a course's
-    notes, an alert's note, a cancellation reason) may name the patient: blanked in the
-    records and in every historical row of them. Dates, doses and statuses stay, as they
-    do in the records themselves."""
+    notes, an alert's note and follow-up note, a cancellation reason) may name the patient:
+    blanked in the records and in every historical row of them. Dates, doses and statuses
+    stay, as they do in the records themselves."""
     Patient.history.filter(id=patient.pk).delete()
     TreatmentCourse.objects.filter(patient=patient).update(notes="")
     TreatmentCourse.history.filter(patient_id=patient.pk).update(notes="")
-    SafetyAlert.objects.filter(patient=patient).update(note="")
-    SafetyAlert.history.filter(patient_id=patient.pk).update(note="")
+    SafetyAlert.objects.filter(patient=patient).update(note="", follow_up_note="")
+    SafetyAlert.history.filter(patient_id=patient.pk).update(note="", follow_up_note="")
     Infusion.objects.filter(patient=patient).update(cancel_reason="")
     Infusion.history.filter(patient_id=patient.pk).update(cancel_reason="")

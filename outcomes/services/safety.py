@@ -3,10 +3,19 @@ is buggy: rules are evaluated on the server, in the check-in's own transaction, 
 care team's notices are written to the delivery outbox in that same transaction, so a
 stored answer cannot exist without its alert and its notices (docs/clinical/INSTRUMENTS.md,
 "Safety").
+
+The response is graded by the rule's level (outcomes/instruments/schema.py, SafetyRule): a
+high alert pages on-call at once and must be acknowledged within minutes, and the patient
+is told to call for help now; a moderate one must be acknowledged within the clinic's
+interval; a low one is reviewed by the end of the next working day, with no page before.
+Once acknowledged, an alert still needs its follow-up documented by a deadline
+(`alert_follow_up`, or a resolution with a note), or it escalates again. The deadlines are
+the clinic's (ClinicSafetySettings), their defaults UNVERIFIED clinical choices.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,12 +23,15 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from accounts.errors import DomainValidationError
 from accounts.history import history_record_change
+from accounts.models import Clinic
 from outcomes import events
 from outcomes.models import (
+    AlertLevel,
     AlertStatus,
     CheckIn,
     ClinicSafetySettings,
     InstrumentResponse,
+    InstrumentVersion,
     Patient,
     SafetyAlert,
 )
@@ -49,11 +61,29 @@ NOT_MONITORED_MESSAGE = (
     "away. If you might act on thoughts of harming yourself, contact a crisis line or "
     "emergency services now."
 )
+# A high alert (C-SSRS high, an acute positive ASQ): the patient is told to get help now
+# (docs/clinical/INSTRUMENTS.md: "a directive message to the patient (call 988 or 911
+# now)"), from the clinic's crisis resources.
+HIGH_RISK_MESSAGE = (
+    "Your answers suggest you may be in danger right now. Please get help now: {contacts}. "
+    "Do not wait for your clinic: it has been told, but it may not see this right away."
+)
 # A worsening of at least this many minimal important differences against the previous
 # score of the same instrument tells the care team (a notice, not an alert). UNVERIFIED
 # clinical choice: configurable.
 LARGE_WORSENING_MIDS = 2
-DEFAULT_ACK_MINUTES = 30
+# An acknowledged alert whose follow-up is overdue is brought up again this often until
+# the follow-up is documented. UNVERIFIED clinical choice.
+FOLLOW_UP_REPEAT = timedelta(hours=24)
+# The rules whose positive answer is followed by a short screener: the item alone is not a
+# triage tool (item 9 missed 63% of at-risk inpatients, PMC8258235; INSTRUMENTS.md,
+# "Safety"). Rule codes of PHQ-9 v1 and EPDS v1 (their files cannot change: answers are
+# pinned to them).
+SCREENER_AFTER_RULES = frozenset(
+    {"phq9_item9_self_harm", "epds_item10_self_harm", "qids_item12_death_or_suicide"}
+)
+CSSRS_SCREENER = "C-SSRS-SCREENER"
+ASQ = "ASQ"
 
 
 @dataclass(frozen=True)
@@ -61,6 +91,7 @@ class SafetyNotice:
     message: str
     crisis_resources: list[dict]
     alerts: int
+    level: str  # the highest level among the check-in's alerts
 
 
 def _settings(patient: Patient) -> ClinicSafetySettings | None:
@@ -72,9 +103,60 @@ def crisis_resources_for(patient: Patient) -> list[dict]:
     return list(row.crisis_resources) if row and row.crisis_resources else DEFAULT_CRISIS_RESOURCES
 
 
-def _ack_minutes(patient: Patient) -> int:
-    row = _settings(patient)
-    return row.acknowledge_within_minutes if row else DEFAULT_ACK_MINUTES
+def _defaults() -> ClinicSafetySettings:
+    return ClinicSafetySettings()  # unsaved: the field defaults
+
+
+def acknowledge_within(row: ClinicSafetySettings, level: str) -> timedelta:
+    """How long an open alert of `level` may wait before it escalates, and the interval of
+    its repeated escalations (an overdue low alert repeats like a moderate one)."""
+    if level == AlertLevel.HIGH:
+        return timedelta(minutes=row.high_acknowledge_within_minutes)
+    return timedelta(minutes=row.acknowledge_within_minutes)
+
+
+def follow_up_within(row: ClinicSafetySettings, level: str) -> timedelta:
+    hours = {
+        AlertLevel.HIGH: row.high_follow_up_within_hours,
+        AlertLevel.MODERATE: row.moderate_follow_up_within_hours,
+        AlertLevel.LOW: row.low_follow_up_within_hours,
+    }[AlertLevel(level)]
+    return timedelta(hours=hours)
+
+
+def review_due(*, now: datetime, zone: str, hour: int) -> datetime:
+    """The end of the next working day (Monday to Friday) at `hour` o'clock in `zone`, in
+    UTC: a low alert raised on Friday is due on Monday, one raised on Saturday or Sunday too.
+    The wall-clock hour is kept across a daylight-saving change. Public holidays are not
+    known."""
+    tz = ZoneInfo(zone)
+    day: date = now.astimezone(tz).date() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
+
+
+def _deadlines(
+    *, level: str, row: ClinicSafetySettings, patient: Patient, now: datetime
+) -> tuple[datetime, datetime | None]:
+    """(first escalation, review due) of a new alert: a low alert is not paged before its
+    review time, in the clinic's working hours."""
+    if level == AlertLevel.LOW:
+        due = review_due(now=now, zone=patient.clinic.timezone, hour=row.low_review_by_hour)
+        return due, due
+    return now + acknowledge_within(row, level), None
+
+
+def _screener_for(patient: Patient) -> str:
+    """The clinic's licensed C-SSRS screener where it has loaded one (with its text) and
+    keeps it active; else the shipped ASQ."""
+    licensed = InstrumentVersion.objects.filter(
+        code=CSSRS_SCREENER,
+        clinic_id=patient.clinic_id,
+        is_active=True,
+        definition__text_included=True,
+    ).exists()
+    return CSSRS_SCREENER if licensed else ASQ
 
 
 def safety_evaluate(
@@ -88,19 +170,28 @@ def safety_evaluate(
     """Create the check-in's alerts and queue the care team's notices. Must run inside the
     check-in's transaction. `scored` holds (stored response, definition, Score)."""
     wanted: dict[tuple, SafetyAlert] = {}
-    next_at = None  # read the clinic's settings only when a rule fired (rarely)
+    clinic_settings = None  # read the clinic's settings only when a rule fired (rarely)
+    screener_wanted = False
     for row, defn, score in scored:
+        levels = {rule.code: rule.graded_level for rule in defn.safety}
         for hit in score.safety:
-            if next_at is None:
-                next_at = now + timedelta(minutes=_ack_minutes(patient))
+            if clinic_settings is None:
+                clinic_settings = _settings(patient) or _defaults()
+            level = levels[hit.code]
+            escalate_at, review_at = _deadlines(
+                level=level, row=clinic_settings, patient=patient, now=now
+            )
             wanted[(row.id, hit.code)] = SafetyAlert(
                 patient=patient,
                 check_in=check_in,
                 response=row,
                 rule=hit.code,
                 severity=hit.severity,
-                next_escalation_at=next_at,
+                level=level,
+                next_escalation_at=escalate_at,
+                review_due_at=review_at,
             )
+            screener_wanted = screener_wanted or hit.code in SCREENER_AFTER_RULES
         previous = previous_totals.get(row.instrument_code)
         mid = defn.thresholds.mid
         if score.total is not None and previous is not None and mid:
@@ -118,39 +209,78 @@ def safety_evaluate(
     alerts = bulk_create_with_history(list(wanted.values()), SafetyAlert)
     if alerts:
         events.announce(events.SafetyAlertsRaised(patient=patient, alerts=tuple(alerts)))
+    answered = {row.instrument_code for row, _, _ in scored}
+    if screener_wanted and not answered & {ASQ, CSSRS_SCREENER}:
+        # Once per check-in, whichever of its rules asked; none when it answered a screener.
+        events.announce(
+            events.SafetyScreenerWanted(
+                patient=patient, check_in=check_in, instrument_code=_screener_for(patient)
+            )
+        )
     return alerts
 
 
+def _directive_message(resources: list[dict]) -> str:
+    contacts = "; ".join(
+        f"{r['name']} ({r['contact']})" if r.get("name") else str(r["contact"])
+        for r in resources
+        if r.get("contact")
+    )
+    if not contacts:
+        return _directive_message(DEFAULT_CRISIS_RESOURCES)
+    return HIGH_RISK_MESSAGE.format(contacts=contacts)
+
+
 def safety_notice_for(check_in: CheckIn) -> SafetyNotice | None:
-    """What the patient is told after a submission that raised an alert (also on a retry)."""
+    """What the patient is told after a submission that raised an alert (also on a retry):
+    after a high alert, to get help now; else that the clinic may not see it right away."""
     # No query when the submission just stored its alerts (checkin_submit fills the cache).
-    count = check_in.safety_alerts.count()
-    if not count:
+    alerts = list(check_in.safety_alerts.all())
+    if not alerts:
         return None
+    level = AlertLevel.worst(a.level for a in alerts)
+    resources = crisis_resources_for(check_in.patient)
     return SafetyNotice(
-        message=NOT_MONITORED_MESSAGE,
-        crisis_resources=crisis_resources_for(check_in.patient),
-        alerts=count,
+        message=(
+            _directive_message(resources) if level == AlertLevel.HIGH else NOT_MONITORED_MESSAGE
+        ),
+        crisis_resources=resources,
+        alerts=len(alerts),
+        level=level,
     )
 
 
 def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
-    """Notify the on-call list of every open alert past its acknowledgement time, and again
-    each interval until someone acknowledges it. Claims rows with SKIP LOCKED, so
-    concurrent beats never notify twice for one level."""
+    """Notify the on-call list of every open alert past its acknowledgement time (a low
+    alert: its review time), and again each interval until someone acknowledges it; and
+    bring up every acknowledged alert whose follow-up is overdue, again every
+    FOLLOW_UP_REPEAT until the follow-up is documented. Both wait in `next_escalation_at`.
+    Claims rows with SKIP LOCKED, so concurrent beats never notify twice for one level."""
     now = now or timezone.now()
     done = 0
+    per_clinic: dict = {}
     while True:
         with transaction.atomic():
             rows = list(
                 SafetyAlert.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(status=AlertStatus.OPEN, next_escalation_at__lte=now)
+                .filter(
+                    status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED),
+                    next_escalation_at__lte=now,
+                )
                 .select_related("patient")
                 .order_by("next_escalation_at")[:batch_size]
             )
             for alert in rows:
+                clinic_id = alert.patient.clinic_id
+                if clinic_id not in per_clinic:
+                    per_clinic[clinic_id] = _settings(alert.patient) or _defaults()
                 alert.escalation_level += 1
-                alert.next_escalation_at = now + timedelta(minutes=_ack_minutes(alert.patient))
+                if alert.status == AlertStatus.OPEN:
+                    alert.next_escalation_at = now + acknowledge_within(
+                        per_clinic[clinic_id], alert.level
+                    )
+                else:
+                    alert.next_escalation_at = now + FOLLOW_UP_REPEAT
                 events.announce(events.SafetyAlertEscalated(alert=alert))
             # Each escalation level is a history row too (by the system: no user).
             bulk_update_with_history(rows, SafetyAlert, ["escalation_level", "next_escalation_at"])
@@ -161,12 +291,17 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
 
 @transaction.atomic
 def alert_acknowledge(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
-    """Someone has it: escalation stops. Only an open alert can be acknowledged."""
+    """Someone has it: the acknowledgement deadline no longer applies, and the follow-up is
+    due within the clinic's time for the alert's level. Only an open alert can be
+    acknowledged."""
+    now = timezone.now()
+    due = now + follow_up_within(_settings(alert.patient) or _defaults(), alert.level)
     won = SafetyAlert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
         status=AlertStatus.ACKNOWLEDGED,
         acknowledged_by=user,
-        acknowledged_at=timezone.now(),
-        next_escalation_at=None,
+        acknowledged_at=now,
+        follow_up_due_at=due,
+        next_escalation_at=due,
         note=note[:2000] or alert.note,
     )
     if not won:
@@ -180,23 +315,131 @@ def alert_acknowledge(*, alert: SafetyAlert, user, note: str = "") -> SafetyAler
 
 
 @transaction.atomic
+def alert_follow_up(*, alert: SafetyAlert, user, note: str) -> SafetyAlert:
+    """Document the follow-up of an acknowledged alert (what was done: a call, a safety
+    plan, a referral): its escalation stops. Once per alert; resolving it with a note
+    counts as its follow-up too."""
+    note = note.strip()
+    if not note:
+        raise DomainValidationError.single(
+            "note", "blank", "Say what was done to follow the alert up."
+        )
+    won = SafetyAlert.objects.filter(
+        pk=alert.pk, status=AlertStatus.ACKNOWLEDGED, followed_up_at__isnull=True
+    ).update(
+        followed_up_by=user,
+        followed_up_at=timezone.now(),
+        follow_up_note=note[:2000],
+        next_escalation_at=None,
+    )
+    if not won:
+        current = SafetyAlert.objects.filter(pk=alert.pk).values_list("status", flat=True).first()
+        if current == AlertStatus.ACKNOWLEDGED:
+            raise DomainValidationError.single(
+                "non_field_errors",
+                "already_followed_up",
+                "This alert's follow-up is already documented.",
+            )
+        raise DomainValidationError.single(
+            "non_field_errors",
+            "not_acknowledged",
+            "Only an acknowledged alert's follow-up can be documented.",
+        )
+    alert.refresh_from_db()
+    history_record_change(record=alert, user=user)
+    return alert
+
+
+@transaction.atomic
 def alert_resolve(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
+    """Close the alert. With a note, and no follow-up documented yet, the note is its
+    follow-up."""
+    now = timezone.now()
+    note = note[:2000]
     won = SafetyAlert.objects.filter(
         pk=alert.pk, status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
     ).update(
         status=AlertStatus.RESOLVED,
         resolved_by=user,
-        resolved_at=timezone.now(),
+        resolved_at=now,
         next_escalation_at=None,
-        note=note[:2000] or alert.note,
+        note=note or alert.note,
         acknowledged_by=alert.acknowledged_by or user,
-        acknowledged_at=alert.acknowledged_at or timezone.now(),
+        acknowledged_at=alert.acknowledged_at or now,
     )
     if not won:
         raise DomainValidationError.single(
             "non_field_errors", "already_resolved", "This alert is already resolved."
         )
+    if note.strip():
+        # Conditional: a follow-up documented meanwhile by someone else stays theirs.
+        SafetyAlert.objects.filter(pk=alert.pk, followed_up_at__isnull=True).update(
+            followed_up_by=user, followed_up_at=now, follow_up_note=note.strip()
+        )
     alert.refresh_from_db()
     history_record_change(record=alert, user=user)
     events.announce(events.SafetyAlertResolved(alert=alert))
     return alert
+
+
+# --- the clinic's settings ---------------------------------------------------------------
+
+
+def clinic_safety_settings_for(*, clinic: Clinic) -> ClinicSafetySettings:
+    """The clinic's safety settings; unsaved defaults when it has none yet."""
+    row = ClinicSafetySettings.objects.filter(clinic=clinic).first()
+    return row or ClinicSafetySettings(clinic=clinic)
+
+
+def _check_order(row: ClinicSafetySettings) -> None:
+    """A higher level never waits longer than a lower one."""
+    errors: dict[str, list[tuple[str, str]]] = {}
+    if row.high_acknowledge_within_minutes > row.acknowledge_within_minutes:
+        errors["high_acknowledge_within_minutes"] = [
+            (
+                "longer_than_moderate",
+                "A high alert cannot wait longer than a moderate one (acknowledge_within_minutes).",
+            )
+        ]
+    if row.high_follow_up_within_hours > row.moderate_follow_up_within_hours:
+        errors["high_follow_up_within_hours"] = [
+            ("longer_than_moderate", "Cannot be longer than moderate_follow_up_within_hours.")
+        ]
+    if row.moderate_follow_up_within_hours > row.low_follow_up_within_hours:
+        errors["moderate_follow_up_within_hours"] = [
+            ("longer_than_low", "Cannot be longer than low_follow_up_within_hours.")
+        ]
+    if errors:
+        raise DomainValidationError(errors)
+
+
+@transaction.atomic
+def clinic_safety_settings_update(
+    *,
+    clinic: Clinic,
+    high_acknowledge_within_minutes: int | None = None,
+    acknowledge_within_minutes: int | None = None,
+    low_review_by_hour: int | None = None,
+    high_follow_up_within_hours: int | None = None,
+    moderate_follow_up_within_hours: int | None = None,
+    low_follow_up_within_hours: int | None = None,
+) -> ClinicSafetySettings:
+    """Change the clinic's per-level deadlines (None: unchanged). The API checks each
+    value's range; the order between levels is checked here, against the values kept.
+    Alerts already raised keep the deadlines they were given."""
+    given = {
+        "high_acknowledge_within_minutes": high_acknowledge_within_minutes,
+        "acknowledge_within_minutes": acknowledge_within_minutes,
+        "low_review_by_hour": low_review_by_hour,
+        "high_follow_up_within_hours": high_follow_up_within_hours,
+        "moderate_follow_up_within_hours": moderate_follow_up_within_hours,
+        "low_follow_up_within_hours": low_follow_up_within_hours,
+    }
+    changes = {name: value for name, value in given.items() if value is not None}
+    row, _ = ClinicSafetySettings.objects.select_for_update().get_or_create(clinic=clinic)
+    for name, value in changes.items():
+        setattr(row, name, value)
+    _check_order(row)
+    if changes:
+        row.save(update_fields=list(changes))  # its history row names the request's user
+    return row

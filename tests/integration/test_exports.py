@@ -197,11 +197,12 @@ def test_a_version_without_licensed_text_is_not_exported():
 
 
 def test_triage_instrument_has_no_total_and_no_observation(patient_client, patient):
-    instrument_load_licensed(
+    version, _ = instrument_load_licensed(
         clinic=patient.clinic, code="C-SSRS-SCREENER", texts=licensed_texts("C-SSRS-SCREENER")
     )
+    assert version.version == "2"  # the newest template: its safety rules are graded
     answers = {"q1": 0, "q2": 0, "q6": 0}
-    submit(patient_client, [{"instrument": "C-SSRS-SCREENER", "version": "1", "answers": answers}])
+    submit(patient_client, [{"instrument": "C-SSRS-SCREENER", "version": "2", "answers": answers}])
     r = response_of(patient, "C-SSRS-SCREENER")
     assert r.total is None
     assert observation_for(r) is None

@@ -16,7 +16,7 @@ from notifications.channels.sms import TwilioSmsChannel
     ("channel", "targets"),
     [
         (FcmChannel, {Target.DEVICE}),
-        (TwilioSmsChannel, {Target.CONTACT_POINT}),
+        (TwilioSmsChannel, {Target.CONTACT_POINT, Target.STAFF_USER}),  # staff: pager number
         (EmailChannel, {Target.CONTACT_POINT, Target.STAFF_USER}),
         (ConsoleChannel, {Target.PATIENT, Target.STAFF_USER}),
     ],

@@ -20,6 +20,7 @@ from outcomes.instruments.schema import (
     parse_definition,
     shipped_definition_files,
 )
+from outcomes.scoring import score
 
 SHIPPED = shipped_definition_files()
 TEMPLATES = licensed_template_files()
@@ -50,8 +51,10 @@ def test_the_expected_instruments_are_shipped():
         "PAIN-NRS",
         "PEG",
         "MOOD",
+        "ASQ",
+        "SI-NOW",
     }
-    assert {_raw(p)["code"] for p in TEMPLATES} == {"EPDS", "C-SSRS-SCREENER"}
+    assert {_raw(p)["code"] for p in TEMPLATES} == {"EPDS", "C-SSRS-SCREENER", "QIDS-SR16"}
 
 
 @pytest.mark.parametrize("path", [*SHIPPED, *TEMPLATES], ids=lambda p: p.name)
@@ -198,11 +201,12 @@ EXPECTED_SHAPE = {
     "GAD-7": (7, "sum", [0, 21], 336, "lower_is_better"),
     "GAD-2": (2, "sum", [0, 6], 336, "lower_is_better"),
     "PCL-5": (20, "sum", [0, 80], 720, "lower_is_better"),
-    "PAIN-NRS": (1, "sum", [0, 10], 24, "lower_is_better"),
+    "PAIN-NRS": (1, "sum", [0, 10], 0, "lower_is_better"),  # v2: "right now", as the item asks
     "PEG": (3, "mean", [0, 10], 168, "lower_is_better"),
     "MOOD": (1, "sum", [0, 10], 0, "higher_is_better"),
     "EPDS": (10, "sum", [0, 30], 168, "lower_is_better"),
     "C-SSRS-SCREENER": (7, "triage", [0, 3], 720, "lower_is_better"),
+    "QIDS-SR16": (16, "domains", [0, 27], 168, "lower_is_better"),
 }
 
 
@@ -568,3 +572,30 @@ def test_load_definition_file_names_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(DefinitionError, match=r"broken\.v1\.json"):
         load_definition_file(bad)
+
+
+def test_qids_totals_the_worst_item_of_each_domain():
+    # Rush 2003 / ids-qids.org: the highest of items 1-4, item 5, the highest of 6-9,
+    # items 10-14, the highest of 15-16; 0-27.
+    defn = _defn("QIDS-SR16")
+    answers = {f"item{i}": 0 for i in range(1, 17)}
+    answers.update(item1=3, item2=1, item4=2, item5=2, item7=1, item9=3, item12=1, item16=2)
+    scored = score(defn, answers)
+    assert scored.subscales["sleep"] == 3
+    assert scored.subscales["appetite_weight"] == 3
+    assert scored.total == 3 + 2 + 3 + 1 + 2
+    assert scored.band == "moderate"
+    assert [h.code for h in scored.safety] == ["qids_item12_death_or_suicide"]
+    worst = score(defn, {f"item{i}": 3 for i in range(1, 17)})
+    assert (worst.total, worst.band) == (27, "very severe")
+    assert {h.code for h in worst.safety} == {
+        "qids_item12_death_or_suicide",
+        "qids_item12_plans_or_attempt",
+    }
+
+
+def test_a_domains_total_needs_every_scored_item_in_one_domain():
+    raw = _by_code()["QIDS-SR16"]
+    bad = {**raw, "scoring": {**raw["scoring"], "subscales": raw["scoring"]["subscales"][1:]}}
+    with pytest.raises(DefinitionError, match="exactly one subscale"):
+        parse_definition(bad)

@@ -44,8 +44,8 @@ def valid_answers(draw, defn: Definition) -> dict[str, int]:
     optional items."""
     answers: dict[str, int] = {}
     for item in defn.items:
-        ew = item.enable_when
-        if ew is not None and answers.get(ew.link_id) != ew.equals:
+        conditions = item.conditions  # enable_when, or any one of enable_when_any
+        if conditions and not any(answers.get(ew.link_id) == ew.equals for ew in conditions):
             continue
         if not item.required and not draw(st.booleans()):
             continue
@@ -65,7 +65,7 @@ def instrument_and_answers(draw, codes=tuple(ALL_CODES)):
 
 def answers_with_total(defn: Definition, total: int, order: list[str] | None = None):
     """Answers whose scored items add up to exactly `total`, filling items in `order`."""
-    answers = {i.link_id: None for i in defn.items if i.required and i.enable_when is None}
+    answers = {i.link_id: None for i in defn.items if i.required and not i.conditions}
     remaining = total
     for link_id in order or [i.link_id for i in defn.scored_items]:
         item = defn.item(link_id)
@@ -389,9 +389,10 @@ def test_cssrs_all_no_raises_no_safety_hit():
 
 def test_cssrs_high_is_urgent_and_names_each_yes():
     result = score(CSSRS, _cssrs(q2=1, q4=1))
+    # Version 2 grades each rule: q4 (intent) is high, so urgent; q2 alone would be low.
     assert result.safety == (
         SafetyHit("cssrs_q2_yes", "high", "q2"),
-        SafetyHit("cssrs_q4_yes", "high", "q4"),
+        SafetyHit("cssrs_q4_yes", "urgent", "q4"),
         SafetyHit("cssrs_triage_high", "urgent", None),
     )
     assert result.flags == (
