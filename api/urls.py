@@ -63,7 +63,7 @@ urlpatterns = [
     ),
     path(
         "patients/<uuid:patient_id>/check-ins/",
-        patients.PatientCheckInListView.as_view(),
+        patients.PatientCheckInListCreateView.as_view(),
         name="patient-check-ins",
     ),
     path("me/infusions/", infusions.MyInfusionListView.as_view(), name="me-infusions"),
@@ -103,6 +103,11 @@ urlpatterns = [
         name="infusion-cancel",
     ),
     path("cadence-plans/", reminders.CadencePlanListCreateView.as_view(), name="cadence-plans"),
+    path(
+        "cadence-plans/preview/",
+        reminders.CadencePlanPreviewView.as_view(),
+        name="cadence-plans-preview",
+    ),
     path(
         "cadence-plans/<uuid:plan_id>/",
         reminders.CadencePlanDetailView.as_view(),
@@ -183,6 +188,16 @@ urlpatterns = [
     ),
     path(
         "alerts/<uuid:alert_id>/resolve/", alerts.AlertResolveView.as_view(), name="alert-resolve"
+    ),
+    path(
+        "alerts/<uuid:alert_id>/follow-up/",
+        alerts.AlertFollowUpView.as_view(),
+        name="alert-follow-up",
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/safety-settings/",
+        alerts.ClinicSafetySettingsView.as_view(),
+        name="clinic-safety-settings",
     ),
     path(
         "alerts/<uuid:alert_id>/history/", history.AlertHistoryView.as_view(), name="alert-history"

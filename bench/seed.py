@@ -401,7 +401,8 @@ def seed(args) -> dict:
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
     from django.db import connection, transaction
 
-    from notifications.cadence import DEFAULT_PLAN_STEPS, parse_steps, plan_step
+    from notifications.cadence import parse_steps, plan_step
+    from notifications.cadence_templates import DEFAULT_PLAN_STEPS
     from notifications.models import CadencePlan
 
     rng = random.Random(args.seed)

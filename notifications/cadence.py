@@ -281,6 +281,15 @@ def _nominal_offset(step: Step) -> int:
     return step.offset_minutes
 
 
+def _nominal_close(step: Step) -> int:
+    """When the step's answer window closes, in minutes from the infusion: a baseline's
+    closes when the infusion starts (plan_step)."""
+    closes = step.offset_minutes + step.window_hours * 60
+    if step.anchor == "infusion_start" and step.offset_minutes < 0:
+        closes = min(closes, 0)
+    return closes
+
+
 def parse_steps(raw: object, *, recall_hours: Mapping[str, int] | None) -> list[Step]:
     """Validate a plan's steps. `recall_hours` maps each instrument code the clinic may ask
     to its recall window in hours (from its definition); None skips the instrument checks
@@ -316,25 +325,44 @@ def _check_recall(
 ) -> dict[str, list[tuple[str, str]]]:
     """A step may only ask an instrument whose recall window has passed since the previous
     ask (docs/clinical/INSTRUMENTS.md: PHQ-9/GAD-7 ask about 2 weeks, PCL-5 a month; hours
-    and 1-2 days use "now / past 24 h" measures). A plain function: it reads the clinic's
-    instruments and the whole plan, and runs once every step is valid."""
+    and 1-2 days use "now / past 24 h" measures). The gap runs from the EDGE of the earlier
+    step's answer window (it may be answered as late as its close) to the opening of the
+    later one: PHQ-9 on day 15 in a 24-hour window, and again on day 30 at the earliest.
+    A plain function: it reads the clinic's instruments and the whole plan, and runs once
+    every step is valid. Across infusions, the course planner applies the same rule to the
+    actual times (notifications/course_plan.py)."""
     errors: dict[str, list[tuple[str, str]]] = {}
     index = {id(s): i for i, s in enumerate(steps)}
     for code in sorted({c for s in steps for c in s.instruments}):
         asking = sorted((s for s in steps if code in s.instruments), key=_nominal_offset)
         hours = recall_hours[code]
+        if hours <= 0:
+            continue  # a momentary measure ("right now") may be asked at any time
         window = f"{hours // 24} days" if hours >= 24 else f"{hours} hours"
         for prev, cur in pairwise(asking):
-            gap = _nominal_offset(cur) - _nominal_offset(prev)
+            gap = _nominal_offset(cur) - _nominal_close(prev)
             if gap < hours * 60:
                 errors.setdefault(f"steps.{index[id(cur)]}.instruments", []).append(
                     (
                         "recall_window_overlap",
-                        f"{code} asks about the past {window}; step '{cur.key}' asks it "
-                        f"{gap / 60:g} h after step '{prev.key}'.",
+                        f"{code} asks about the past {window}; step '{cur.key}' opens "
+                        f"{gap / 60:g} h after step '{prev.key}' closes.",
                     )
                 )
     return errors
+
+
+def after_quiet_hours(t: datetime, tz: ZoneInfo, quiet: QuietHours | None) -> datetime:
+    """`t` (UTC), or the end of the patient's quiet hours if it falls inside them."""
+    if quiet is None:
+        return t
+    local = t.astimezone(tz)
+    if not quiet.contains(local.time().replace(tzinfo=None)):
+        return t
+    day = local.date()
+    if quiet.start > quiet.end and local.time() >= quiet.start:
+        day += timedelta(days=1)
+    return datetime.combine(day, quiet.end, tzinfo=tz).astimezone(UTC)
 
 
 def plan_step(
@@ -355,99 +383,11 @@ def plan_step(
             days=step.offset_minutes // MINUTES_PER_DAY
         )
         due = datetime.combine(local_day, step.align_local_time, tzinfo=tz)
-    due = due.astimezone(UTC)
-    moved = False
-    if quiet is not None:
-        local = due.astimezone(tz)
-        if quiet.contains(local.time().replace(tzinfo=None)):
-            day = local.date()
-            if quiet.start > quiet.end and local.time() >= quiet.start:
-                day += timedelta(days=1)
-            due = datetime.combine(day, quiet.end, tzinfo=tz).astimezone(UTC)
-            moved = True
+    nominal = due.astimezone(UTC)
+    due = after_quiet_hours(nominal, tz, quiet)
+    moved = due != nominal
     closes = due + timedelta(hours=step.window_hours)
     if step.anchor == "infusion_start" and step.offset_minutes < 0:
         # A baseline closes when the infusion starts: after that it is no baseline.
         closes = min(closes, infusion_start)
     return Planned(due_at=due, window_closes_at=closes, moved_by_quiet_hours=moved)
-
-
-DEFAULT_PLAN_STEPS: list[dict] = [
-    {
-        "key": "baseline",
-        "label": "Before the infusion",
-        "anchor": "infusion_start",
-        "offset_minutes": -24 * 60,
-        "instruments": ["PHQ-9", "GAD-7", "MOOD"],
-        "window_hours": 24,
-        "nudge_count": 1,
-        "nudge_interval_minutes": 240,
-    },
-    {
-        "key": "hour-4",
-        "label": "4 hours after",
-        "offset_minutes": 4 * 60,
-        "instruments": ["MOOD"],
-        "window_hours": 8,
-    },
-    {
-        "key": "day-1",
-        "label": "1 day after",
-        "offset_minutes": MINUTES_PER_DAY,
-        "align_local_time": "10:00",
-        "instruments": ["MOOD", "PAIN-NRS"],
-        "window_hours": 12,
-        "nudge_count": 1,
-        "nudge_interval_minutes": 240,
-    },
-    {
-        "key": "day-2",
-        "label": "2 days after",
-        "offset_minutes": 2 * MINUTES_PER_DAY,
-        "align_local_time": "10:00",
-        "instruments": ["MOOD", "PAIN-NRS"],
-        "window_hours": 12,
-        "nudge_count": 1,
-        "nudge_interval_minutes": 240,
-    },
-    {
-        "key": "day-7",
-        "label": "1 week after",
-        "offset_minutes": 7 * MINUTES_PER_DAY,
-        "align_local_time": "10:00",
-        "instruments": ["MOOD", "PEG"],
-        "window_hours": 36,
-        "nudge_count": 2,
-        "nudge_interval_minutes": 480,
-    },
-    {
-        "key": "day-14",
-        "label": "2 weeks after",
-        "offset_minutes": 14 * MINUTES_PER_DAY,
-        "align_local_time": "10:00",
-        "instruments": ["PHQ-9", "GAD-7", "MOOD"],
-        "window_hours": 48,
-        "nudge_count": 2,
-        "nudge_interval_minutes": 720,
-    },
-    {
-        "key": "day-21",
-        "label": "3 weeks after",
-        "offset_minutes": 21 * MINUTES_PER_DAY,
-        "align_local_time": "10:00",
-        "instruments": ["MOOD", "PEG"],
-        "window_hours": 48,
-        "nudge_count": 2,
-        "nudge_interval_minutes": 720,
-    },
-    {
-        "key": "day-28",
-        "label": "4 weeks after",
-        "offset_minutes": 28 * MINUTES_PER_DAY,
-        "align_local_time": "10:00",
-        "instruments": ["PHQ-9", "GAD-7", "MOOD"],
-        "window_hours": 48,
-        "nudge_count": 2,
-        "nudge_interval_minutes": 720,
-    },
-]

@@ -5,12 +5,22 @@ service's transaction, so a reminder planned or a notice queued commits with its
 """
 
 from outcomes import events
-from outcomes.models import AlertStatus
+from outcomes.models import AlertLevel, AlertStatus
 
 from .models import ContactPoint, Delivery, DeliveryStatus, Device
-from .services.care_team import alert_notice_key, care_team_notify, on_call_for
+from .services.care_team import (
+    alert_notice_key,
+    care_team_and_on_call,
+    care_team_notify,
+    follow_up_notice_key,
+    follow_up_recipients,
+    on_call_for,
+)
+from .services.plan_store import instrument_recall_hours
+from .services.probes import probes_consider, screener_add
 from .services.reminders import (
     reminders_complete_for_checkin,
+    reminders_inside_recall,
     reminders_plan_for_infusion,
     reminders_replan_for_patient,
 )
@@ -18,9 +28,18 @@ from .services.reminders import (
 
 def on_check_in_stored(event: events.CheckInStored) -> None:
     # Answering closes the open reminder.
-    reminders_complete_for_checkin(
-        check_in=event.check_in, instrument_codes=list(event.instrument_codes)
-    )
+    check_in = event.check_in
+    reminders_complete_for_checkin(check_in=check_in, instrument_codes=list(event.instrument_codes))
+    recall = instrument_recall_hours(clinic=check_in.patient.clinic)
+    # An answer off the schedule (an in-clinic PHQ-9, say) starts a recall window: the
+    # schedule drops or moves the asks now inside it.
+    if reminders_inside_recall(
+        check_in=check_in, instrument_codes=event.instrument_codes, recall_hours=recall
+    ):
+        reminders_replan_for_patient(patient=check_in.patient)
+    # A momentary score that suggests fading adds a probe; one that recovers stops them.
+    if any(0 <= recall.get(code, 99) <= 24 for code in event.instrument_codes):
+        probes_consider(check_in=check_in)
 
 
 def on_infusion_changed(
@@ -42,19 +61,34 @@ def on_patient_erased(event: events.PatientErased) -> None:
 
 
 def on_alerts_raised(event: events.SafetyAlertsRaised) -> int:
-    # One urgent notice per check-in, however many rules fired (a positive C-SSRS can
-    # fire several): one page to answer, not seven.
-    first = event.alerts[0]
+    # One notice per check-in, however many rules fired (a positive C-SSRS can fire
+    # several): one page to answer, not seven, graded by the highest level among them.
+    level = AlertLevel.worst(a.level for a in event.alerts)
+    top = next(a for a in event.alerts if a.level == level)
+    key = alert_notice_key(top.check_in_id, 0)
+    if level == AlertLevel.LOW:
+        # Reviewed within a working day: a plain notice, no page (it escalates, paging
+        # on-call, only if nobody has acknowledged it by its review time).
+        return care_team_notify(patient=event.patient, dedupe_key=key, alert=top)
+    # High: the on-call list is paged at once, with the care team; moderate: the care team.
+    recipients = care_team_and_on_call(event.patient) if level == AlertLevel.HIGH else None
     return care_team_notify(
-        patient=event.patient,
-        dedupe_key=alert_notice_key(first.check_in_id, 0),
-        urgent=True,
-        alert=first,
+        patient=event.patient, dedupe_key=key, urgent=True, recipients=recipients, alert=top
     )
 
 
 def on_alert_escalated(event: events.SafetyAlertEscalated) -> int:
     alert = event.alert
+    if alert.status == AlertStatus.ACKNOWLEDGED:
+        # Acknowledged, but its follow-up is overdue: whoever acknowledged it and on-call
+        # are told. A notice, not a page: the patient has been reached, and the sender
+        # drops urgent notices of alerts no longer open.
+        return care_team_notify(
+            patient=alert.patient,
+            recipients=follow_up_recipients(alert),
+            dedupe_key=follow_up_notice_key(alert.check_in_id, alert.escalation_level),
+            alert=alert,
+        )
     return care_team_notify(
         patient=alert.patient,
         urgent=True,
@@ -77,6 +111,13 @@ def on_alert_closed(event: events.SafetyAlertAcknowledged | events.SafetyAlertRe
         alert__check_in_id=alert.check_in_id,
         status__in=(DeliveryStatus.QUEUED, DeliveryStatus.RETRYING),
     ).update(status=DeliveryStatus.SKIPPED, error_code="alert_closed", next_attempt_at=None)
+
+
+def on_screener_wanted(event: events.SafetyScreenerWanted) -> None:
+    # A positive self-harm item: a short screener, due at once (a reminder like any other).
+    screener_add(
+        patient=event.patient, check_in=event.check_in, instrument_code=event.instrument_code
+    )
 
 
 def on_score_worsened(event: events.ScoreWorsened) -> int:
@@ -102,5 +143,6 @@ def connect() -> None:
     events.subscribe(events.SafetyAlertEscalated, on_alert_escalated)
     events.subscribe(events.SafetyAlertAcknowledged, on_alert_closed)
     events.subscribe(events.SafetyAlertResolved, on_alert_closed)
+    events.subscribe(events.SafetyScreenerWanted, on_screener_wanted)
     events.subscribe(events.ScoreWorsened, on_score_worsened)
     events.subscribe(events.BenefitFading, on_benefit_fading)

@@ -114,6 +114,12 @@ def _with_admin_authenticator(w) -> None:
 # (method, path template, body factory, expected status per persona)
 MATRIX = [
     ("get", "/api/v1/account/", None, _everyone(200, anonymous=401)),
+    (
+        "patch",
+        "/api/v1/account/",
+        lambda w: {"pager_phone": "+15551234567"},
+        _everyone(400, anonymous=401, **_staff(200)),  # a patient has no pager number
+    ),
     ("get", "/api/v1/me/", None, PATIENT_ONLY),
     ("get", "/api/v1/me/check-ins/", None, PATIENT_ONLY),
     (
@@ -241,6 +247,23 @@ MATRIX = [
     ("get", "/api/v1/cadence-plans/{plan_x}/", None, PLAN_READERS_X),
     ("patch", "/api/v1/cadence-plans/{plan_x}/", lambda w: {"name": "Renamed"}, SCHEDULERS_X),
     ("get", "/api/v1/cadence-plans/{plan_x}/adherence/", None, PLAN_READERS_X),
+    (
+        "post",
+        "/api/v1/cadence-plans/preview/",
+        lambda w: {
+            "clinic": str(w.clinic_x.id),
+            "course": {"infusions": ["2026-12-01T15:00:00Z"], "timezone": "America/New_York"},
+        },
+        _everyone(
+            403,
+            anonymous=401,
+            clinician_x=200,
+            scheduler_x=200,
+            admin_x=200,
+            clinician_y=400,
+            scheduler_y=400,
+        ),
+    ),
     ("get", "/api/v1/reminders/", None, {**SCHEDULERS_X, "scheduler_y": 200}),
     ("get", "/api/v1/clinics/{clinic_x}/notification-settings/", None, SCHEDULERS_X),
     (
@@ -316,6 +339,31 @@ MATRIX = [
     ("get", "/api/v1/alerts/{alert_a}/history/", None, STAFF_ONLY_HEALTH),
     ("post", "/api/v1/auth/sign-out/", None, _everyone(204, anonymous=401)),
     ("post", "/api/v1/auth/sign-out-all/", None, _everyone(204, anonymous=401)),
+    # in-clinic capture (issue 13)
+    (
+        "post",
+        "/api/v1/patients/{patient_a}/check-ins/",
+        lambda w: checkin_payload(responses=[phq9(*[0] * 9)]),
+        _everyone(403, anonymous=401, clinician_x=201, admin_x=201, clinician_y=404),
+    ),
+    # graded safety (issue 13): the follow-up of an alert that clinician X acknowledged
+    # first (through the API, in the body factory); the clinic's per-level deadlines.
+    (
+        "post",
+        "/api/v1/alerts/{alert_a}/follow-up/",
+        lambda w: (
+            w.client("clinician_x").post(f"/api/v1/alerts/{w.alert_a.id}/acknowledge/"),
+            {"note": "Called back; safety plan reviewed."},
+        )[1],
+        STAFF_ONLY_HEALTH,
+    ),
+    ("get", "/api/v1/clinics/{clinic_x}/safety-settings/", None, ADMIN_X),
+    (
+        "patch",
+        "/api/v1/clinics/{clinic_x}/safety-settings/",
+        lambda w: {"high_acknowledge_within_minutes": 5},
+        ADMIN_X,
+    ),
 ]
 # Open by design: they take credentials or a code, and answer 400 to bad ones.
 PUBLIC = {

@@ -3,7 +3,8 @@
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from notifications.cadence import DEFAULT_PLAN_STEPS
+from accounts.models import validate_iana_zone
+from notifications.cadence_templates import DEFAULT_PLAN_STEPS
 from notifications.models import (
     CadencePlan,
     Channel,
@@ -12,6 +13,7 @@ from notifications.models import (
     Platform,
     Reminder,
 )
+from outcomes.models import Condition
 
 
 class CadenceStepSerializer(serializers.Serializer):
@@ -42,11 +44,17 @@ class CadencePlanSerializer(serializers.ModelSerializer):
             "clinic",
             "name",
             "is_default",
+            "condition",
             "version",
             "steps",
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            "condition": {
+                "help_text": "The condition this plan is the clinic's template for; '' for none."
+            }
+        }
 
 
 @extend_schema_serializer(
@@ -87,8 +95,8 @@ class StepAdherenceSerializer(serializers.Serializer):
 
 class ReminderSerializer(serializers.ModelSerializer):
     patient = serializers.UUIDField(source="patient_id")
-    infusion = serializers.UUIDField(source="infusion_id")
-    plan = serializers.UUIDField(source="plan_id")
+    infusion = serializers.UUIDField(source="infusion_id", allow_null=True)
+    plan = serializers.UUIDField(source="plan_id", allow_null=True)
 
     class Meta:
         model = Reminder
@@ -98,7 +106,9 @@ class ReminderSerializer(serializers.ModelSerializer):
             "infusion",
             "plan",
             "plan_version",
+            "kind",
             "step_key",
+            "reason",
             "instruments",
             "due_at",
             "window_closes_at",
@@ -181,7 +191,16 @@ class PatientReminderSettingsSerializer(ReminderPreferencesSerializer):
     cadence_plan = serializers.UUIDField(
         allow_null=True,
         required=False,
-        help_text="A plan of the patient's clinic, or null for the default.",
+        help_text="A plan of the patient's clinic, or null for their conditions' templates "
+        "(or the clinic's default).",
+    )
+    weekly_budget = serializers.IntegerField(
+        min_value=1,
+        max_value=21,
+        allow_null=True,
+        required=False,
+        help_text="At most this many reminders in any 7 days before a probe is added; null: "
+        "the clinic's.",
     )
 
 
@@ -191,7 +210,139 @@ class ClinicNotificationSettingsSerializer(serializers.ModelSerializer):
     )
     quiet_hours_start = LocalTimeField(allow_null=True, required=False)
     quiet_hours_end = LocalTimeField(allow_null=True, required=False)
+    weekly_budget = serializers.IntegerField(
+        min_value=1,
+        max_value=21,
+        required=False,
+        help_text="The clinic's burden budget: at most this many reminders in any 7 days "
+        "before the engine adds a probe.",
+    )
 
     class Meta:
         model = ClinicNotificationSettings
-        fields = ["default_channels", "quiet_hours_start", "quiet_hours_end"]
+        fields = ["default_channels", "quiet_hours_start", "quiet_hours_end", "weekly_budget"]
+
+
+# --- the scheduler's preview -------------------------------------------------------------------
+class SampleCourseSerializer(serializers.Serializer):
+    infusions = serializers.ListField(
+        child=serializers.DateTimeField(),
+        min_length=1,
+        max_length=30,
+        help_text="When each infusion of the sample course starts.",
+    )
+    duration_minutes = serializers.IntegerField(min_value=10, max_value=240, default=40)
+    timezone = serializers.CharField(max_length=64, validators=[validate_iana_zone])
+    conditions = serializers.ListField(
+        child=serializers.ChoiceField(choices=Condition.choices),
+        required=False,
+        default=list,
+        max_length=len(Condition.choices),
+    )
+    quiet_hours_start = LocalTimeField(allow_null=True, required=False, default=None)
+    quiet_hours_end = LocalTimeField(allow_null=True, required=False, default=None)
+
+    def validate(self, attrs):
+        if (attrs["quiet_hours_start"] is None) != (attrs["quiet_hours_end"] is None):
+            raise serializers.ValidationError(
+                {"quiet_hours_end": "Give both ends of the quiet hours, or neither."}
+            )
+        return attrs
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "An induction of six infusions, with the templates of two conditions",
+            value={
+                "clinic": "5b8f6d2e-8a0b-4c1e-9f55-2b7a0c3d9e11",
+                "course": {
+                    "infusions": [
+                        "2026-03-02T15:00:00Z",
+                        "2026-03-04T15:00:00Z",
+                        "2026-03-06T15:00:00Z",
+                        "2026-03-09T14:00:00Z",
+                        "2026-03-11T14:00:00Z",
+                        "2026-03-13T14:00:00Z",
+                    ],
+                    "timezone": "America/New_York",
+                    "conditions": ["trd", "chronic_pain"],
+                },
+            },
+            request_only=True,
+        )
+    ]
+)
+class CadencePreviewRequestSerializer(serializers.Serializer):
+    clinic = serializers.UUIDField(help_text="Whose instruments and template plans to use.")
+    plan = serializers.UUIDField(required=False, help_text="A stored plan of that clinic.")
+    steps = serializers.JSONField(required=False, help_text="Unsaved steps, checked as a plan's.")
+    template = serializers.ChoiceField(
+        choices=Condition.choices, required=False, help_text="A shipped condition template."
+    )
+    course = SampleCourseSerializer()
+
+    def validate(self, attrs):
+        given = [k for k in ("plan", "steps", "template") if k in attrs]
+        if len(given) > 1:
+            raise serializers.ValidationError(
+                {
+                    given[
+                        1
+                    ]: "Give one of plan, steps or template (or none: the course's conditions)."
+                }
+            )
+        return attrs
+
+
+class PreviewRecallSerializer(serializers.Serializer):
+    instrument = serializers.CharField()
+    recall_hours = serializers.IntegerField()
+    previous_closes_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the previous ask of this instrument closes."
+    )
+    gap_hours = serializers.FloatField(
+        allow_null=True, help_text="From that close to this ask's opening."
+    )
+    ok = serializers.BooleanField()
+
+
+class PreviewReminderSerializer(serializers.Serializer):
+    infusion = serializers.IntegerField(help_text="The infusion's position in the course, from 0.")
+    step_key = serializers.CharField()
+    label = serializers.CharField()
+    instruments = serializers.ListField(child=serializers.CharField())
+    due_at = serializers.DateTimeField()
+    closes_at = serializers.DateTimeField()
+    local_due = serializers.CharField(help_text="The due time on the patient's wall clock.")
+    reason = serializers.CharField(help_text="What moved or was dropped, and why.")
+    recall = PreviewRecallSerializer(many=True)
+
+
+class PreviewSkippedSerializer(serializers.Serializer):
+    infusion = serializers.IntegerField()
+    step_key = serializers.CharField()
+    instruments = serializers.ListField(child=serializers.CharField())
+    due_at = serializers.DateTimeField()
+    reason = serializers.CharField()
+
+
+class PreviewWeekSerializer(serializers.Serializer):
+    week_start = serializers.DateTimeField()
+    reminders = serializers.IntegerField()
+
+
+class PreviewBurdenSerializer(serializers.Serializer):
+    per_week = PreviewWeekSerializer(many=True)
+    max_per_week = serializers.IntegerField()
+    total = serializers.IntegerField()
+    in_8_weeks_after_last_infusion = serializers.IntegerField(
+        help_text="Reminders in the 8 weeks after the course's last infusion (before probes)."
+    )
+
+
+class CadencePreviewSerializer(serializers.Serializer):
+    reminders = PreviewReminderSerializer(many=True)
+    skipped = PreviewSkippedSerializer(many=True)
+    burden = PreviewBurdenSerializer()
+    notes = serializers.ListField(child=serializers.CharField())

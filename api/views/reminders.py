@@ -1,6 +1,8 @@
 """Reminders: the phone's open check-ins, schedule, devices and preferences; the
 scheduler's plans, reminder lists, adherence and per-patient settings."""
 
+from zoneinfo import ZoneInfo
+
 import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -8,13 +10,15 @@ from rest_framework.response import Response
 
 from accounts.errors import DomainValidationError, NotFoundError
 from accounts.models import Clinic, Role
-from accounts.selectors import access_clinic
+from accounts.selectors import access_clinic, clinic_ids_for
+from notifications.cadence import QuietHours
 from notifications.models import (
     CadencePlan,
     ClinicNotificationSettings,
     Device,
     PatientPreference,
     Reminder,
+    ReminderKind,
     ReminderStatus,
 )
 from notifications.selectors import (
@@ -27,11 +31,13 @@ from notifications.selectors import (
     upcoming_reminders_for_patient,
 )
 from notifications.services.devices import device_register, device_unregister
+from notifications.services.plan_store import template_plans_ensure
 from notifications.services.plans import cadence_plan_create, cadence_plan_update
 from notifications.services.preferences import (
     clinic_notification_settings_update,
     patient_preference_update,
 )
+from notifications.services.preview import Preview, SampleCourse, cadence_preview
 from outcomes.selectors import access_patient
 
 from ..filters import UtcDateTimeFilter
@@ -41,6 +47,8 @@ from ..serializers.reminders import (
     CadencePlanSerializer,
     CadencePlanUpdateSerializer,
     CadencePlanWriteSerializer,
+    CadencePreviewRequestSerializer,
+    CadencePreviewSerializer,
     ClinicNotificationSettingsSerializer,
     DeviceRegisterSerializer,
     DeviceSerializer,
@@ -156,6 +164,7 @@ def _preferences_body(pref: PatientPreference | None, with_plan: bool) -> dict:
     }
     if with_plan:
         body["cadence_plan"] = pref.cadence_plan_id if pref else None
+        body["weekly_budget"] = pref.weekly_budget if pref else None
     return body
 
 
@@ -200,9 +209,17 @@ class CadencePlanListCreateView(generics.ListAPIView):
         return plans_for_staff(user=self.request.user)
 
     @extend_schema(
-        operation_id="cadence_plans_list", summary="My clinics' cadence plans", tags=["cadence"]
+        operation_id="cadence_plans_list",
+        summary="My clinics' cadence plans, their condition templates included",
+        tags=["cadence"],
     )
     def get(self, request, *args, **kwargs):
+        # The shipped condition templates become each clinic's editable template plans
+        # the first time anyone looks (or a patient with that condition is planned).
+        for clinic in Clinic.objects.filter(
+            id__in=clinic_ids_for(user=request.user, roles=PLAN_READERS)
+        ):
+            template_plans_ensure(clinic=clinic)
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
@@ -231,6 +248,105 @@ class CadencePlanListCreateView(generics.ListAPIView):
             user=request.user,
         )
         return Response(CadencePlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+def _preview_body(preview: Preview, tz: ZoneInfo) -> dict:
+    position = {slot.id: n for n, slot in enumerate(preview.slots)}
+    reminders = [
+        {
+            "infusion": position[a.infusion_id],
+            "step_key": a.step_key,
+            "label": a.label,
+            "instruments": list(a.instruments),
+            "due_at": a.due_at,
+            "closes_at": a.closes_at,
+            "local_due": a.due_at.astimezone(tz).isoformat(timespec="minutes"),
+            "reason": a.reason,
+            "recall": [
+                {
+                    "instrument": c.instrument,
+                    "recall_hours": c.recall_hours,
+                    "previous_closes_at": c.previous_closes_at,
+                    "gap_hours": c.gap_hours,
+                    "ok": c.gap_hours is None or c.gap_hours >= c.recall_hours,
+                }
+                for c in preview.recall_checks[(a.infusion_id, a.step_key)]
+            ],
+        }
+        for a in preview.schedule.asks
+    ]
+    skipped = [
+        {
+            "infusion": position[k.infusion_id],
+            "step_key": k.step_key,
+            "instruments": list(k.instruments),
+            "due_at": k.due_at,
+            "reason": k.reason,
+        }
+        for k in preview.schedule.skipped
+    ]
+    weeks = [{"week_start": start, "reminders": n} for start, n in preview.burden_weeks]
+    return {
+        "reminders": reminders,
+        "skipped": skipped,
+        "burden": {
+            "per_week": weeks,
+            "max_per_week": max((w["reminders"] for w in weeks), default=0),
+            "total": len(reminders),
+            "in_8_weeks_after_last_infusion": preview.after_last,
+        },
+        "notes": preview.notes,
+    }
+
+
+class CadencePlanPreviewView(generics.GenericAPIView):
+    """Every reminder a plan would send around a sample course; nothing is stored."""
+
+    permission_classes = [IsStaffWithRole]
+    staff_roles = PLAN_READERS
+    serializer_class = CadencePreviewRequestSerializer
+
+    @extend_schema(
+        operation_id="cadence_plans_preview",
+        summary="Preview a plan, template or a patient's conditions on a sample course",
+        request=CadencePreviewRequestSerializer,
+        responses={200: CadencePreviewSerializer},
+        tags=["cadence"],
+    )
+    def post(self, request):
+        s = CadencePreviewRequestSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = s.validated_data
+        clinic = access_clinic(
+            user=request.user, clinic_id=data["clinic"], roles=PLAN_READERS, audit=False,
+            field="clinic",
+        )  # fmt: skip
+        plan = None
+        if "plan" in data:
+            plan = CadencePlan.objects.filter(
+                id=data["plan"], clinic=clinic, archived_at__isnull=True
+            ).first()
+            if plan is None:
+                raise DomainValidationError.single("plan", "does_not_exist", "Unknown plan.")
+        c = data["course"]
+        quiet = None
+        if c["quiet_hours_start"] is not None:
+            quiet = QuietHours(c["quiet_hours_start"], c["quiet_hours_end"])
+        preview = cadence_preview(
+            clinic=clinic,
+            course=SampleCourse(
+                starts=c["infusions"],
+                duration_minutes=c["duration_minutes"],
+                timezone=c["timezone"],
+                conditions=c["conditions"],
+                quiet=quiet,
+            ),
+            plan=plan,
+            steps=data.get("steps"),
+            template=data.get("template"),
+        )
+        body = _preview_body(preview, ZoneInfo(c["timezone"]))
+        return Response(CadencePreviewSerializer(body).data)
 
 
 class CadencePlanDetailView(generics.GenericAPIView):
@@ -286,12 +402,13 @@ class ReminderFilter(django_filters.FilterSet):
     clinic = django_filters.UUIDFilter(field_name="patient__clinic_id")
     plan = django_filters.UUIDFilter(field_name="plan_id")
     status = django_filters.ChoiceFilter(choices=ReminderStatus.choices)
+    kind = django_filters.ChoiceFilter(choices=ReminderKind.choices)
     due_after = UtcDateTimeFilter(field_name="due_at", lookup_expr="gte")
     due_before = UtcDateTimeFilter(field_name="due_at", lookup_expr="lt")
 
     class Meta:
         model = Reminder
-        fields = ["patient", "clinic", "plan", "status", "due_after", "due_before"]
+        fields = ["patient", "clinic", "plan", "status", "kind", "due_after", "due_before"]
 
 
 class ReminderListView(generics.ListAPIView):

@@ -205,6 +205,8 @@ SPECTACULAR_SETTINGS = {
         "ReminderStatusEnum": "notifications.models.ReminderStatus",
         "ChannelEnum": "notifications.models.Channel",
         "AlertStatusEnum": "outcomes.models.AlertStatus",
+        "ConditionEnum": "outcomes.models.Condition",
+        "ReminderKindEnum": "notifications.models.ReminderKind",
         "ValidationErrorEnum": (
             "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
         ),
@@ -361,6 +363,11 @@ AFTERGLOW_DEFAULT_CHANNELS = env.list("AFTERGLOW_DEFAULT_CHANNELS", default=["pu
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # Channels for notices to staff (the care team).
 AFTERGLOW_STAFF_CHANNELS = env.list("AFTERGLOW_STAFF_CHANNELS", default=["email"])
+# Channels that also page staff, at once, for an urgent notice of a high-risk safety alert
+# (INSTRUMENTS.md "Safety": an immediate page to on-call by phone or SMS): SMS to each
+# recipient's pager number (User.pager_phone). One missing from AFTERGLOW_CHANNELS, or
+# that cannot reach staff, is skipped; the staff channels still carry the notice.
+AFTERGLOW_STAFF_PAGE_CHANNELS = env.list("AFTERGLOW_STAFF_PAGE_CHANNELS", default=["sms"])
 # A service-account JSON (the text, or a path via AFTERGLOW_FCM_CREDENTIALS_FILE).
 AFTERGLOW_FCM_CREDENTIALS = env("AFTERGLOW_FCM_CREDENTIALS", default="")
 if not AFTERGLOW_FCM_CREDENTIALS and env("AFTERGLOW_FCM_CREDENTIALS_FILE", default=""):

@@ -2,31 +2,58 @@
 reminder planner needs (services/reminders.py), apart from the edits that re-plan
 (services/plans.py), so that neither imports the other inside a function."""
 
+import time
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from accounts.errors import DomainValidationError
 from accounts.models import Clinic
 from outcomes.instruments import definition_for
-from outcomes.models import InstrumentVersion, Patient
+from outcomes.models import InstrumentVersion, Patient, PatientCondition
 
-from ..cadence import DEFAULT_PLAN_STEPS, QuietHours, Step, StepsInvalid, parse_steps
+from ..cadence import QuietHours, Step, StepsInvalid, parse_steps
+from ..cadence_templates import DEFAULT_CONDITIONS, adapt, merged_steps, templates
+from ..course_plan import SourcedStep, merge_steps
 from ..models import CadencePlan, CadencePlanRevision, ClinicNotificationSettings, PatientPreference
 
 DEFAULT_PLAN_NAME = "Standard"
 
 
+# Recall windows per clinic, kept by each process for AFTERGLOW_INSTRUMENT_CACHE_SECONDS as
+# outcomes keeps the active versions (outcomes/services/instruments.py): every check-in asks
+# whether it started a recall window, and a version's content never changes. A version
+# saved or deleted in this process clears it at once (receiver below).
+_RECALL: dict[object, tuple[float, dict[str, int]]] = {}
+
+
 def instrument_recall_hours(*, clinic: Clinic) -> dict[str, int]:
     """Recall window (hours) of every instrument this clinic may ask, from the newest
     loaded version of each."""
+    now = time.monotonic()
+    hit = _RECALL.get(clinic.pk)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     recall: dict[str, int] = {}
     rows = InstrumentVersion.objects.filter(is_active=True).filter(
-        clinic__isnull=True
-    ) | InstrumentVersion.objects.filter(is_active=True, clinic=clinic)
-    for row in rows.order_by("loaded_at"):
+        Q(clinic__isnull=True) | Q(clinic=clinic)
+    )
+    for row in rows.order_by("loaded_at", "version"):
         defn = definition_for(row)
         if defn.text_included:
             recall[row.code] = int(defn.recall.hours)
+    _RECALL[clinic.pk] = (now + settings.AFTERGLOW_INSTRUMENT_CACHE_SECONDS, recall)
     return recall
+
+
+@receiver(post_save, sender=InstrumentVersion)
+@receiver(post_delete, sender=InstrumentVersion)
+def _versions_changed(**kwargs) -> None:
+    _RECALL.clear()
+    transaction.on_commit(_RECALL.clear)
 
 
 def checked_steps(steps: object, clinic: Clinic) -> list[Step]:
@@ -84,14 +111,70 @@ def default_plan_ensure(*, clinic: Clinic) -> CadencePlan:
         name = DEFAULT_PLAN_NAME
         if CadencePlan.objects.filter(clinic=clinic, name=name).exists():
             name = f"{DEFAULT_PLAN_NAME} (default)"
-        return plan_insert(clinic=clinic, name=name, steps=DEFAULT_PLAN_STEPS, is_default=True)
+        # The standard cadence, with the licensed instruments this clinic has loaded.
+        steps = merged_steps(DEFAULT_CONDITIONS, instrument_recall_hours(clinic=clinic))
+        return plan_insert(clinic=clinic, name=name, steps=steps, is_default=True)
+
+
+def template_plans_ensure(*, clinic: Clinic) -> dict[str, CadencePlan]:
+    """The clinic's template plan of every shipped condition template, created from the
+    template (adapted to the instruments this clinic can ask) where it has none. Schedulers
+    edit them as any plan; an edit is the clinic's, and is never overwritten."""
+    found = {
+        p.condition: p
+        for p in CadencePlan.objects.filter(clinic=clinic).exclude(condition="")
+        if p.archived_at is None
+    }
+    missing = [t for c, t in templates().items() if c not in found]
+    if not missing:
+        return found
+    available = instrument_recall_hours(clinic=clinic)
+    with transaction.atomic():
+        taken = set(CadencePlan.objects.filter(clinic=clinic).values_list("name", flat=True))
+        locked = set(
+            CadencePlan.objects.select_for_update()
+            .filter(clinic=clinic)
+            .exclude(condition="")
+            .values_list("condition", flat=True)
+        )
+        for template in missing:
+            if template.condition in locked:
+                continue
+            name = template.name if template.name not in taken else f"{template.name} (template)"
+            plan = plan_insert(clinic=clinic, name=name, steps=adapt(template, available).steps)
+            plan.condition = template.condition
+            plan.save(update_fields=["condition"])
+            found[template.condition] = plan
+    return found
+
+
+def plans_for_patient(*, patient: Patient) -> list[CadencePlan]:
+    """The plans a patient follows: their own override; else their conditions' template
+    plans (merged into one schedule by `patient_steps`); else the clinic's default."""
+    pref = PatientPreference.objects.filter(patient=patient).select_related("cadence_plan").first()
+    if pref is not None and pref.cadence_plan is not None and pref.cadence_plan.archived_at is None:
+        return [pref.cadence_plan]
+    conditions = list(
+        PatientCondition.objects.filter(patient=patient).values_list("condition", flat=True)
+    )
+    if conditions:
+        by_condition = template_plans_ensure(clinic=patient.clinic)
+        order = list(templates())
+        known = sorted((c for c in set(conditions) if c in by_condition), key=order.index)
+        chosen = [by_condition[c] for c in known]
+        if chosen:
+            return chosen
+    return [default_plan_ensure(clinic=patient.clinic)]
 
 
 def plan_for_patient(*, patient: Patient) -> CadencePlan:
-    pref = PatientPreference.objects.filter(patient=patient).select_related("cadence_plan").first()
-    if pref is not None and pref.cadence_plan is not None and pref.cadence_plan.archived_at is None:
-        return pref.cadence_plan
-    return default_plan_ensure(clinic=patient.clinic)
+    """The first of the patient's plans (the one a single-plan view shows)."""
+    return plans_for_patient(patient=patient)[0]
+
+
+def steps_of(plans: list[CadencePlan]) -> list[SourcedStep]:
+    """The plans' steps as one list: several conditions' templates merged."""
+    return merge_steps([(str(p.pk), p.version, plan_steps(p)) for p in plans])
 
 
 def quiet_hours_for(*, patient: Patient) -> QuietHours | None:

@@ -50,6 +50,7 @@ def patient_preference_update(
     quiet_hours_end=UNSET,
     paused_until=UNSET,
     cadence_plan=UNSET,
+    weekly_budget=UNSET,
 ) -> PatientPreference:
     pref, _ = PatientPreference.objects.select_for_update().get_or_create(patient=patient)
     changes = {
@@ -60,6 +61,7 @@ def patient_preference_update(
             "quiet_hours_end": quiet_hours_end,
             "paused_until": paused_until,
             "cadence_plan": cadence_plan,
+            "weekly_budget": weekly_budget,
         }.items()
         if v is not UNSET
     }
@@ -85,6 +87,7 @@ def clinic_notification_settings_update(
     default_channels: list[str] | None = None,
     quiet_hours_start: time | _Unset | None = UNSET,
     quiet_hours_end: time | _Unset | None = UNSET,
+    weekly_budget: int | None = None,
 ) -> ClinicNotificationSettings:
     row, _ = ClinicNotificationSettings.objects.select_for_update().get_or_create(clinic=clinic)
     if default_channels is not None:
@@ -94,6 +97,8 @@ def clinic_notification_settings_update(
         row.quiet_hours_start = quiet_hours_start
     if quiet_hours_end is not UNSET:
         row.quiet_hours_end = quiet_hours_end
+    if weekly_budget is not None:
+        row.weekly_budget = weekly_budget
     _check_quiet(row.quiet_hours_start, row.quiet_hours_end)
     row.save()
     if quiet_hours_start is not UNSET or quiet_hours_end is not UNSET:

@@ -6,6 +6,8 @@ are moved, and sent, completed and missed rows are never touched, so nothing is 
 """
 
 import json
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,11 +15,18 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from outcomes.models import CheckIn, Infusion, InfusionStatus, Patient, PatientStatus
+from outcomes.models import (
+    CheckIn,
+    Infusion,
+    InfusionStatus,
+    InstrumentResponse,
+    Patient,
+    PatientStatus,
+)
 
-from ..cadence import Planned, Step, plan_step
-from ..models import CadencePlan, PatientPreference, Reminder, ReminderStatus
-from .plan_store import plan_for_patient, plan_steps, quiet_hours_for
+from ..course_plan import Ask, CoursePlan, InfusionSlot, Made, plan_course
+from ..models import CadencePlan, PatientPreference, Reminder, ReminderKind, ReminderStatus
+from .plan_store import instrument_recall_hours, plans_for_patient, quiet_hours_for, steps_of
 
 ACTIVE_INFUSION = (InfusionStatus.SCHEDULED, InfusionStatus.IN_PROGRESS, InfusionStatus.COMPLETED)
 
@@ -29,6 +38,13 @@ class PlanDiff:
     cancelled: list[str] = field(default_factory=list)
     untouched: list[str] = field(default_factory=list)
 
+    def of(self, infusion_id: str) -> "PlanDiff":
+        """The part of a patient's diff that concerns one infusion, by step key."""
+        pick = lambda keys: [k.split(":", 1)[1] for k in keys if k.startswith(f"{infusion_id}:")]  # noqa: E731
+        return PlanDiff(
+            pick(self.created), pick(self.moved), pick(self.cancelled), pick(self.untouched)
+        )
+
 
 def infusion_times(infusion: Infusion) -> tuple[datetime, datetime]:
     """The infusion's actual start and end, or until then its planned ones."""
@@ -37,52 +53,108 @@ def infusion_times(infusion: Infusion) -> tuple[datetime, datetime]:
     return start, end
 
 
+# A course's last reminder is 12 weeks after its last infusion (the templates' longest
+# tail): an infusion older than this has nothing left to plan, and only its history counts.
+HORIZON = timedelta(days=100)
+
+
+def _made(row: Reminder) -> Made:
+    """An ask already made, and where its recall runs from (course_plan.Made)."""
+    if row.status == ReminderStatus.COMPLETED:
+        edge = row.check_in.answered_at if row.check_in is not None else row.completed_at
+    elif row.status == ReminderStatus.SENT:
+        edge = row.window_closes_at  # still open: it may be answered until it closes
+    else:
+        edge = None  # missed: nothing was answered, nothing blocks
+    return Made(str(row.infusion_id), row.step_key, tuple(row.instruments), edge)
+
+
+def _answers(patient: Patient, since: datetime, codes: set[str]) -> dict[str, list[datetime]]:
+    found: dict[str, list[datetime]] = {}
+    rows = InstrumentResponse.objects.filter(
+        patient=patient, answered_at__gte=since, instrument_code__in=codes
+    ).values_list("instrument_code", "answered_at")
+    for code, at in rows:
+        found.setdefault(code, []).append(at)
+    return found
+
+
+def course_schedule(*, patient: Patient, infusions: list[Infusion], made: dict) -> CoursePlan:
+    """What the patient's plans ask around these infusions, as one schedule
+    (notifications/course_plan.py), given the asks already made and their answers."""
+    plans = plans_for_patient(patient=patient)
+    steps = steps_of(plans)
+    recall = instrument_recall_hours(clinic=patient.clinic)
+    slots = [InfusionSlot(str(i.pk), *infusion_times(i)) for i in infusions]
+    longest = max((recall.get(c, 0) for s in steps for c in s.step.instruments), default=0)
+    since = min((s.start for s in slots), default=timezone.now()) - timedelta(hours=longest)
+    codes = {c for s in steps for c in s.step.instruments if recall.get(c, 0) > 0}
+    return plan_course(
+        infusions=slots,
+        steps=steps,
+        tz=ZoneInfo(patient.timezone),
+        quiet=quiet_hours_for(patient=patient),
+        recall_hours=recall,
+        answers=_answers(patient, since, codes) if codes else {},
+        made=made,
+    )
+
+
 @transaction.atomic
-def reminders_plan_for_infusion(  # noqa: C901 - the diff rules, one branch each (README)
-    *, infusion: Infusion, now: datetime | None = None
+def reminders_plan_for_patient(  # noqa: C901 - the diff rules, one branch each (README)
+    *, patient: Patient, now: datetime | None = None
 ) -> PlanDiff:
+    """Plan the patient's reminders across all their recent infusions as one schedule, by
+    diff: missing rows created, obsolete pending rows cancelled, moved ones moved; sent,
+    completed and missed rows are history and never touched. Diff entries read
+    "<infusion id>:<step key>"."""
     now = now or timezone.now()
-    infusion = Infusion.objects.select_related("patient__clinic").get(pk=infusion.pk)
-    patient = infusion.patient
+    patient = Patient.objects.select_related("clinic").get(pk=patient.pk)
+    infusions = list(
+        Infusion.objects.filter(patient=patient, scheduled_at__gte=now - HORIZON).order_by(
+            "scheduled_at"
+        )
+    )
+    ids = [i.pk for i in infusions]
     existing = {
-        r.step_key: r for r in Reminder.objects.select_for_update().filter(infusion=infusion)
+        (str(r.infusion_id), r.step_key): r
+        for r in Reminder.objects.select_for_update(of=("self",))
+        .select_related("check_in")
+        .filter(infusion_id__in=ids, kind=ReminderKind.PLAN)
     }
-    # Each wanted step with its timing and the plan it comes from (only an active
-    # patient's active infusion has a plan, and so wanted steps).
-    wanted: dict[str, tuple[Step, Planned, CadencePlan]] = {}
-    if infusion.status in ACTIVE_INFUSION and patient.status == PatientStatus.ACTIVE:
-        plan = plan_for_patient(patient=patient)
-        tz = ZoneInfo(patient.timezone)
-        quiet = quiet_hours_for(patient=patient)
-        start, end = infusion_times(infusion)
-        for step in plan_steps(plan):
-            planned = plan_step(step, infusion_start=start, infusion_end=end, tz=tz, quiet=quiet)
-            if planned.window_closes_at <= planned.due_at:
-                # A pre-infusion step that quiet hours pushed past the infusion's start:
-                # it can no longer be a baseline, so it is not asked.
-                continue
-            wanted[step.key] = (step, planned, plan)
+    wanted: dict[tuple[str, str], Ask] = {}
+    if patient.status == PatientStatus.ACTIVE:
+        active = [i for i in infusions if i.status in ACTIVE_INFUSION]
+        made = {
+            k: _made(r)
+            for k, r in existing.items()
+            if r.status not in (ReminderStatus.PENDING, ReminderStatus.CANCELLED)
+        }
+        if active:
+            schedule = course_schedule(patient=patient, infusions=active, made=made)
+            wanted = {(a.infusion_id, a.step_key): a for a in schedule.asks}
 
     diff = PlanDiff()
     to_create, to_update = [], []
     for key, row in existing.items():
+        label = ":".join(key)
         if row.status not in (ReminderStatus.PENDING, ReminderStatus.CANCELLED):
-            diff.untouched.append(key)  # sent, completed or missed: history, left alone
+            diff.untouched.append(label)  # sent, completed or missed: history, left alone
             continue
         if key not in wanted:
             if row.status == ReminderStatus.PENDING:
                 row.status = ReminderStatus.CANCELLED
                 to_update.append(row)
-                diff.cancelled.append(key)
+                diff.cancelled.append(label)
             continue
-        step, planned, plan = wanted[key]
-        if planned.window_closes_at <= now:
+        ask = wanted[key]
+        if ask.closes_at <= now:
             if row.status == ReminderStatus.PENDING and row.window_closes_at > now:
                 row.status = ReminderStatus.CANCELLED  # moved into the past: never sent
                 to_update.append(row)
-                diff.cancelled.append(key)
+                diff.cancelled.append(label)
             continue
-        new = _fields(step, planned, plan)
+        new = _fields(ask)
         if row.status == ReminderStatus.CANCELLED or any(
             getattr(row, k) != v for k, v in new.items()
         ):
@@ -90,18 +162,22 @@ def reminders_plan_for_infusion(  # noqa: C901 - the diff rules, one branch each
                 setattr(row, k, v)
             row.status = ReminderStatus.PENDING
             to_update.append(row)
-            diff.moved.append(key)
+            diff.moved.append(label)
         else:
-            diff.untouched.append(key)
-    for key, (step, planned, plan) in wanted.items():
-        if key in existing or planned.window_closes_at <= now:
+            diff.untouched.append(label)
+    for key, ask in wanted.items():
+        if key in existing or ask.closes_at <= now:
             continue  # a window that closed before it was planned is nobody's miss
         to_create.append(
             Reminder(
-                patient=patient, infusion=infusion, step_key=key, **_fields(step, planned, plan)
+                patient=patient,
+                infusion_id=ask.infusion_id,
+                step_key=ask.step_key,
+                kind=ReminderKind.PLAN,
+                **_fields(ask),
             )
         )
-        diff.created.append(key)
+        diff.created.append(":".join(key))
     if to_create:
         Reminder.objects.bulk_create(to_create)
     if to_update:
@@ -118,57 +194,115 @@ def reminders_plan_for_infusion(  # noqa: C901 - the diff rules, one branch each
                 "window_closes_at",
                 "nudges_left",
                 "nudge_interval_minutes",
+                "reason",
                 "updated_at",
             ],
         )
+    _extras_superseded(
+        patient, active_infusions=[i for i in infusions if i.status in ACTIVE_INFUSION], now=now
+    )
     return diff
 
 
-def _fields(step, planned, plan: CadencePlan) -> dict:
+def _extras_superseded(patient: Patient, *, active_infusions: list[Infusion], now: datetime) -> int:
+    """A pending probe asks about the benefit of the infusion it follows: once another
+    infusion has started before it falls due, it is not needed (a withdrawn patient gets
+    none). A safety screener is never cancelled here."""
+    pending = Reminder.objects.filter(
+        patient=patient, kind=ReminderKind.PROBE, status=ReminderStatus.PENDING
+    )
+    if patient.status != PatientStatus.ACTIVE:
+        return pending.update(status=ReminderStatus.CANCELLED, updated_at=now)
+    obsolete = []
+    for row in pending:
+        for inf in active_infusions:
+            start, _ = infusion_times(inf)
+            if inf.pk != row.infusion_id and row.created_at < start <= row.due_at:
+                obsolete.append(row.pk)
+                break
+    return Reminder.objects.filter(pk__in=obsolete).update(
+        status=ReminderStatus.CANCELLED,
+        reason="not needed: another infusion came first",
+        updated_at=now,
+    )
+
+
+def reminders_plan_for_infusion(*, infusion: Infusion, now: datetime | None = None) -> PlanDiff:
+    """After an infusion was recorded, moved or cancelled: its patient's whole course is
+    re-planned (the other infusions' steps may be superseded or freed); returns the part of
+    the diff that concerns this infusion."""
+    patient = Patient.objects.get(pk=infusion.patient_id)
+    return reminders_plan_for_patient(patient=patient, now=now).of(str(infusion.pk))
+
+
+def _fields(ask: Ask) -> dict:
     return {
         # plan_id, not plan: comparing `row.plan` would fetch each row's plan again.
-        "plan_id": plan.pk,
-        "plan_version": plan.version,
-        "instruments": list(step.instruments),
-        "due_at": planned.due_at,
-        "window_closes_at": planned.window_closes_at,
-        "nudges_left": step.nudge_count,
-        "nudge_interval_minutes": step.nudge_interval_minutes,
+        "plan_id": uuid.UUID(ask.plan_id),
+        "plan_version": ask.plan_version,
+        "instruments": list(ask.instruments),
+        "due_at": ask.due_at,
+        "window_closes_at": ask.closes_at,
+        "nudges_left": ask.nudge_count,
+        "nudge_interval_minutes": ask.nudge_interval_minutes,
+        "reason": ask.reason,
     }
 
 
 def reminders_replan_for_patient(*, patient: Patient, now: datetime | None = None) -> int:
-    """After a change of time zone, plan override, quiet hours or status."""
-    now = now or timezone.now()
-    count = 0
-    for infusion in _replannable_infusions(now).filter(patient=patient):
-        reminders_plan_for_infusion(infusion=infusion, now=now)
-        count += 1
-    return count
+    """After a change of time zone, plan override, quiet hours, conditions or status, or an
+    answer that starts a recall window: the patient's schedule, re-planned by diff."""
+    diff = reminders_plan_for_patient(patient=patient, now=now)
+    return len(diff.created) + len(diff.moved) + len(diff.cancelled)
 
 
 def reminders_replan_for_plan(*, plan: CadencePlan, now: datetime | None = None) -> int:
-    """After a plan edit: every patient who follows it, by override or as the default."""
+    """After a plan edit: every patient who follows it, by override, as their condition's
+    template, or as the default."""
     now = now or timezone.now()
     overridden = PatientPreference.objects.filter(cadence_plan__isnull=False)
     patients = Patient.objects.filter(clinic_id=plan.clinic_id)
-    if plan.is_default:
+    if plan.condition:
+        patients = patients.filter(conditions__condition=plan.condition).exclude(
+            id__in=overridden.values("patient_id")
+        )
+    elif plan.is_default:
         patients = patients.exclude(
             id__in=overridden.exclude(cadence_plan=plan).values("patient_id")
         )
     else:
         patients = patients.filter(id__in=overridden.filter(cadence_plan=plan).values("patient_id"))
+    recent = Infusion.objects.filter(scheduled_at__gte=now - HORIZON).values("patient_id")
     count = 0
-    for infusion in _replannable_infusions(now).filter(patient__in=patients):
-        reminders_plan_for_infusion(infusion=infusion, now=now)
+    for patient in patients.filter(id__in=recent).distinct():
+        reminders_plan_for_patient(patient=patient, now=now)
         count += 1
     return count
 
 
-def _replannable_infusions(now: datetime):
-    # An infusion whose last reminder window closed long ago has nothing left to plan.
-    horizon = now - timedelta(days=60)
-    return Infusion.objects.filter(scheduled_at__gte=horizon).order_by("scheduled_at")
+def reminders_inside_recall(
+    *, check_in: CheckIn, instrument_codes: Iterable[str], recall_hours: dict[str, int]
+) -> bool:
+    """Does this check-in's answer fall inside the recall window of a pending planned ask
+    (one query, and none for a check-in of momentary measures only)? An answer given in
+    its planned step never does: the next ask opens a recall after that step closes."""
+    codes = {c: recall_hours.get(c, 0) for c in instrument_codes}
+    longest = max(codes.values(), default=0)
+    if longest <= 0:
+        return False
+    pending = Reminder.objects.filter(
+        patient_id=check_in.patient_id,
+        kind=ReminderKind.PLAN,
+        status=ReminderStatus.PENDING,
+        due_at__gt=check_in.answered_at - timedelta(hours=longest),
+        due_at__lt=check_in.answered_at + timedelta(hours=longest),
+    ).values_list("due_at", "instruments")
+    return any(
+        abs(due - check_in.answered_at) < timedelta(hours=codes[c])
+        for due, asked in pending
+        for c in asked
+        if codes.get(c, 0) > 0
+    )
 
 
 def reminders_complete_for_checkin(*, check_in: CheckIn, instrument_codes: list[str]) -> int:

@@ -347,9 +347,10 @@ def test_submission_statements_do_not_grow_with_history_or_read_back(patient_cli
     assert statements() == (first, 0)
     # 2 token (the first also brings the patient: api.authentication), 1 row lock, 1
     # statement that writes the check-in, its responses, the latest scores and the
-    # outcome mark, 1 reminders completed; and here, inside the test's transaction, the
-    # atomic block's SAVEPOINT and RELEASE.
-    assert first == 7
+    # outcome mark, 1 reminders completed, 1 pending asks inside the new answers' recall
+    # windows (notifications.services.reminders.reminders_inside_recall); and here,
+    # inside the test's transaction, the atomic block's SAVEPOINT and RELEASE.
+    assert first == 8
 
 
 # --- the per-process cache of active instrument versions (issue 6) ----------------------

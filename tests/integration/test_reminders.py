@@ -8,6 +8,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from notifications.cadence_templates import DEFAULT_PLAN_STEPS
 from notifications.models import (
     CadencePlan,
     Delivery,
@@ -39,6 +40,13 @@ def clock():
 
 
 @pytest.fixture
+def patient(db):
+    """A patient with no recorded condition follows the clinic's default plan, which these
+    tests edit (condition templates: test_course_cadence.py)."""
+    return PatientFactory(conditions=[])
+
+
+@pytest.fixture
 def console(settings):
     settings.AFTERGLOW_DEFAULT_CHANNELS = ["console"]
 
@@ -54,16 +62,7 @@ def reminders(infusion):
 def test_recording_an_infusion_plans_one_reminder_per_step(patient):
     infusion = schedule(patient)
     rows = reminders(infusion)
-    assert list(rows) == [
-        "baseline",
-        "hour-4",
-        "day-1",
-        "day-2",
-        "day-7",
-        "day-14",
-        "day-21",
-        "day-28",
-    ]
+    assert list(rows) == [s["key"] for s in DEFAULT_PLAN_STEPS]
     assert all(r.status == ReminderStatus.PENDING for r in rows.values())
     end = infusion.scheduled_at + timedelta(minutes=infusion.planned_duration_minutes)
     assert rows["hour-4"].due_at == end + timedelta(hours=4)
@@ -115,7 +114,7 @@ def test_editing_a_plan_replans_without_sending_anything_again(patient, console)
     deliveries_before = Delivery.objects.count()
     assert sent_before  # the +1 day reminder went out
     plan = default_plan_ensure(clinic=patient.clinic)
-    steps = [s for s in plan.steps if s["key"] != "day-21"]
+    steps = [s for s in plan.steps if s["key"] != "day-22"]
     steps.append(
         {
             "key": "day-10",
@@ -127,7 +126,7 @@ def test_editing_a_plan_replans_without_sending_anything_again(patient, console)
     )
     cadence_plan_update(plan=plan, steps=steps)
     rows = reminders(infusion)
-    assert rows["day-21"].status == ReminderStatus.CANCELLED
+    assert rows["day-22"].status == ReminderStatus.CANCELLED
     assert rows["day-10"].status == ReminderStatus.PENDING
     assert {r.step_key for r in rows.values() if r.status == ReminderStatus.SENT} == sent_before
     reminders_dispatch_due(now=NOW, enqueue=lambda ids: None)

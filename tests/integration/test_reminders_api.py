@@ -11,10 +11,11 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from notifications.cadence_templates import DEFAULT_PLAN_STEPS, templates
 from notifications.models import CadencePlan, Device, PatientPreference, Reminder, ReminderStatus
 from notifications.services.dispatch import reminders_dispatch_due
 from notifications.services.plan_store import default_plan_ensure
-from outcomes.models import Infusion
+from outcomes.models import Infusion, PatientCondition
 from outcomes.services.infusions import BENZODIAZEPINE_WARNING, infusion_cancel, infusion_schedule
 from tests.factories import TreatmentCourseFactory
 
@@ -23,8 +24,15 @@ pytestmark = pytest.mark.django_db
 # 20:00 UTC is 15:00 in New York (the personas' zone): no 10:00-local step is open now, so
 # what is open depends only on the infusions each test records.
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
-DEFAULT_KEYS = ["baseline", "hour-4", "day-1", "day-2", "day-7", "day-14", "day-21", "day-28"]
+DEFAULT_KEYS = [s["key"] for s in DEFAULT_PLAN_STEPS]
 MOOD_STEP = {"key": "hour-2", "offset_minutes": 120, "instruments": ["MOOD"], "window_hours": 6}
+
+
+@pytest.fixture(autouse=True)
+def default_plan_patients(personas):
+    """These tests are about the clinic's default plan and its edits: the personas have no
+    recorded condition, so they follow it (condition templates: test_course_cadence.py)."""
+    PatientCondition.objects.filter(patient__clinic=personas.clinic_x).delete()
 
 
 @pytest.fixture(autouse=True)
@@ -291,7 +299,10 @@ def test_the_default_plan_appears_once_an_infusion_is_planned(personas):
 
     resp = scheduler.get("/api/v1/cadence-plans/")
     assert resp.status_code == 200
-    (plan,) = resp.json()
+    (plan,) = [p for p in resp.json() if p["is_default"]]
+    # Beside it, the clinic's condition templates (test_course_cadence.py).
+    assert {p["condition"] for p in resp.json() if p is not plan} == set(templates())
+    assert plan["condition"] == ""
     assert plan["name"] == "Standard"
     assert plan["is_default"] is True
     assert plan["version"] == 1
@@ -464,6 +475,7 @@ def test_clinic_reminder_defaults_round_trip(personas):
         "default_channels": ["sms"],
         "quiet_hours_start": "21:00",
         "quiet_hours_end": "08:00",
+        "weekly_budget": 4,
     }
     assert resp.json() == expected
     assert scheduler.get(url).json() == expected
@@ -594,7 +606,9 @@ def test_open_check_ins_show_an_open_window_even_if_nothing_was_sent(personas, c
     stale = Reminder.objects.get(infusion=old, step_key="hour-4")
     assert stale.status == ReminderStatus.PENDING
     assert stale.window_closes_at < NOW
-    assert Reminder.objects.get(infusion=dropped, step_key="hour-4").status == "cancelled"
+    # The dropped infusion's hour-4 falls after the kept one started: superseded, never
+    # planned (notifications/course_plan.py), and the infusion is cancelled anyway.
+    assert not Reminder.objects.filter(infusion=dropped, status="pending").exists()
     expected = Reminder.objects.get(infusion=kept, step_key="hour-4")
     assert expected.sent_at is None
 
@@ -638,11 +652,12 @@ def test_the_reminder_list_costs_the_same_queries_for_many_infusions(personas):
     scheduler = personas.client("scheduler_x")
     infusion_schedule(patient=personas.patient_a, scheduled_at=NOW + timedelta(days=2))
     with CaptureQueriesContext(connection) as one:
-        assert len(scheduler.get("/api/v1/reminders/").json()["results"]) == 8
+        assert len(scheduler.get("/api/v1/reminders/").json()["results"]) == len(DEFAULT_KEYS)
     for days in (4, 6):
         infusion_schedule(patient=personas.patient_b, scheduled_at=NOW + timedelta(days=days))
     with CaptureQueriesContext(connection) as three:
-        assert len(scheduler.get("/api/v1/reminders/").json()["results"]) == 24
+        rows = scheduler.get("/api/v1/reminders/", {"limit": 100}).json()["results"]
+    assert len(rows) == Reminder.objects.count() > len(DEFAULT_KEYS)
     assert len(three) == len(one)
 
 

@@ -8,12 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notifications.cadence import (
-    DEFAULT_PLAN_STEPS,
     QuietHours,
     StepsInvalid,
     parse_steps,
     plan_step,
 )
+from notifications.cadence_templates import DEFAULT_PLAN_STEPS
 
 RECALL = {"PHQ-9": 336, "GAD-7": 336, "PCL-5": 720, "MOOD": 0, "PAIN-NRS": 24, "PEG": 168}
 NY, BERLIN = ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
@@ -30,10 +30,12 @@ def test_default_plan_is_valid_and_ordered():
         "hour-4",
         "day-1",
         "day-2",
-        "day-7",
-        "day-14",
-        "day-21",
-        "day-28",
+        *(f"day-{d}" for d in (7, 15, 22, 30, 37, 45, 52, 60, 67, 75, 82)),
+    ]
+    # PHQ-9 every 15 days (14-day recall + the 24-hour window), up to 12 weeks.
+    assert [s.key for s in steps if "PHQ-9" in s.instruments] == [
+        "baseline",
+        *(f"day-{d}" for d in (15, 30, 45, 60, 75)),
     ]
 
 
@@ -52,15 +54,44 @@ def test_phq9_twice_within_two_weeks_is_refused():
     assert "PHQ-9" in detail
 
 
-def test_phq9_exactly_two_weeks_apart_is_allowed():
+def test_phq9_two_weeks_after_the_previous_window_closes_is_allowed():
     steps = parse_steps(
         [
-            step(key="a", offset_minutes=0, instruments=["PHQ-9"]),
-            step(key="b", offset_minutes=14 * 1440, instruments=["PHQ-9"]),
+            step(key="a", offset_minutes=0, instruments=["PHQ-9"], window_hours=24),
+            step(key="b", offset_minutes=15 * 1440, instruments=["PHQ-9"]),
         ],
         recall_hours=RECALL,
     )
     assert len(steps) == 2
+
+
+def test_phq9_two_weeks_after_the_previous_opened_but_inside_its_window_is_refused():
+    # Day 0 answered as late as day 1 (a 24-hour window): day 14 is 13 days after that.
+    with pytest.raises(StepsInvalid) as exc:
+        parse_steps(
+            [
+                step(key="a", offset_minutes=0, instruments=["PHQ-9"], window_hours=24),
+                step(key="b", offset_minutes=14 * 1440, instruments=["PHQ-9"]),
+            ],
+            recall_hours=RECALL,
+        )
+    ((code, detail),) = exc.value.errors["steps.1.instruments"]
+    assert code == "recall_window_overlap"
+    assert detail == (
+        "PHQ-9 asks about the past 14 days; step 'b' opens 312 h after step 'a' closes."
+    )
+
+
+def test_a_baseline_window_counts_to_the_infusions_start():
+    steps = parse_steps(
+        [
+            step(key="before", anchor="infusion_start", offset_minutes=-1440,
+                 instruments=["PHQ-9"], window_hours=48),
+            step(key="after", offset_minutes=14 * 1440, instruments=["PHQ-9"]),
+        ],
+        recall_hours=RECALL,
+    )  # fmt: skip
+    assert [s.key for s in steps] == ["before", "after"]
 
 
 @pytest.mark.parametrize(

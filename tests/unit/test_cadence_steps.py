@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifications.cadence import DEFAULT_PLAN_STEPS, StepsInvalid, parse_steps
+from notifications.cadence import StepsInvalid, parse_steps
+from notifications.cadence_templates import DEFAULT_PLAN_STEPS
 
 RECALL = {"PHQ-9": 336, "GAD-7": 336, "PCL-5": 720, "MOOD": 0, "PAIN-NRS": 24, "PEG": 168}
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,15 +144,15 @@ REFUSED = {
             "steps.2.instruments": [
                 (
                     "recall_window_overlap",
-                    "GAD-7 asks about the past 14 days; step 'day-15' asks it 24 h after "
-                    "step 'day-14'.",
+                    "GAD-7 asks about the past 14 days; step 'day-15' opens 0 h after step "
+                    "'day-14' closes.",
                 )
             ],
             "steps.1.instruments": [
                 (
                     "recall_window_overlap",
-                    "PHQ-9 asks about the past 14 days; step 'day-14' asks it 144 h after "
-                    "step 'day-7'.",
+                    "PHQ-9 asks about the past 14 days; step 'day-14' opens 120 h after "
+                    "step 'day-7' closes.",
                 )
             ],
         },

@@ -1,0 +1,302 @@
+"""One schedule across a course's infusions (notifications/course_plan.py): supersession,
+recall windows measured from the edges of answer windows, moves and drops, merged
+condition templates, and the 6-infusion induction that used to ask PHQ-9 18 times."""
+
+from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from notifications.cadence import QuietHours, parse_steps
+from notifications.cadence_templates import DEFAULT_PLAN_STEPS, adapt, templates
+from notifications.course_plan import (
+    InfusionSlot,
+    Made,
+    SourcedStep,
+    burden_per_week,
+    merge_steps,
+    plan_course,
+)
+
+NY = ZoneInfo("America/New_York")
+RECALL = {
+    "PHQ-9": 336,
+    "GAD-7": 336,
+    "PCL-5": 720,
+    "MOOD": 0,
+    "PAIN-NRS": 0,
+    "PEG": 168,
+    "SI-NOW": 0,
+    "EPDS": 168,
+    "ASRM": 168,
+    "QIDS-SR16": 168,
+}
+LICENSED = {"EPDS", "ASRM", "QIDS-SR16"}  # not shipped: asked where a clinic loaded them
+QUIET = QuietHours(time(21), time(8))
+
+
+def sourced(raw: list[dict]) -> list[SourcedStep]:
+    return [SourcedStep(s, "p", 1) for s in parse_steps(raw, recall_hours=RECALL)]
+
+
+def induction(first: datetime, days=(0, 2, 4, 7, 9, 11)) -> list[InfusionSlot]:
+    """Six 40-minute infusions over 12 days (Mon/Wed/Fri, two weeks: Murrough 2013)."""
+    return [
+        InfusionSlot(f"i{n}", first + timedelta(days=d), first + timedelta(days=d, minutes=40))
+        for n, d in enumerate(days)
+    ]
+
+
+FIRST = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in New York
+
+
+def schedule(infusions, raw=DEFAULT_PLAN_STEPS, **kw):
+    return plan_course(
+        infusions=infusions, steps=sourced(raw), tz=NY, quiet=QUIET, recall_hours=RECALL, **kw
+    )
+
+
+def assert_no_recall_overlap(asks, recall=RECALL):
+    """Every two asks of one instrument: the later opens at least its recall after the
+    earlier one's window closes."""
+    for code, hours in recall.items():
+        if not hours:
+            continue
+        mine = sorted((a for a in asks if code in a.instruments), key=lambda a: a.due_at)
+        for prev, cur in pairwise(mine):
+            gap = cur.due_at - prev.closes_at
+            assert gap >= timedelta(hours=hours), (code, prev.step_key, cur.step_key, gap)
+
+
+def test_the_induction_asks_no_instrument_inside_its_recall_window():
+    plan = schedule(induction(FIRST))
+    assert_no_recall_overlap(plan.asks)
+    phq9 = [a for a in plan.asks if "PHQ-9" in a.instruments]
+    # Before: 48 reminders, PHQ-9 asked 18 times between day -1 and day 39.
+    assert len(plan.asks) < 48
+    assert [(a.infusion_id, a.step_key) for a in phq9[:3]] == [
+        ("i0", "baseline"),  # day -1
+        ("i5", "day-15"),  # day 26: two weeks after the induction's last infusion
+        ("i5", "day-30"),
+    ]
+
+
+def test_a_step_after_the_next_infusion_started_is_superseded():
+    plan = schedule(induction(FIRST))
+    kept = {(a.infusion_id, a.step_key) for a in plan.asks}
+    # Day 7 of the first infusion falls after the fourth: that infusion's steps ask.
+    assert ("i0", "day-7") not in kept
+    assert ("i5", "day-7") in kept
+    assert any(
+        s.infusion_id == "i0" and s.step_key == "day-7" and "superseded" in s.reason
+        for s in plan.skipped
+    )
+    # The last infusion's tail runs to 12 weeks.
+    assert max(a.due_at for a in plan.asks) > FIRST + timedelta(days=11 + 80)
+
+
+def test_a_window_running_into_the_next_infusion_closes_when_it_starts():
+    slots = induction(FIRST, days=(0, 1))  # the next infusion the next day at the same hour
+    raw = [
+        {"key": "hour-20", "offset_minutes": 20 * 60, "instruments": ["MOOD"], "window_hours": 12}
+    ]
+    plan = schedule(slots, raw)
+    first = next(a for a in plan.asks if a.infusion_id == "i0")
+    assert first.closes_at == slots[1].start
+    assert "closes when the next infusion starts" in first.reason
+
+
+def test_every_infusion_keeps_a_baseline_of_its_momentary_measure():
+    plan = schedule(induction(FIRST))
+    baselines = {a.infusion_id for a in plan.asks if a.step_key == "baseline"}
+    assert baselines == {f"i{n}" for n in range(6)}
+
+
+def test_an_answer_inside_the_recall_drops_the_ask_and_says_why():
+    slots = induction(FIRST, days=(0,))
+    answered = {"PHQ-9": [FIRST + timedelta(days=5)]}  # an in-clinic PHQ-9 on day 5
+    plan = schedule(slots, answers=answered)
+    day15 = next(a for a in plan.asks if a.step_key == "day-15")
+    assert "PHQ-9" not in day15.instruments
+    assert "MOOD" in day15.instruments
+    assert "PHQ-9 not asked: answered is inside its 14-day recall" in day15.reason
+    assert_no_recall_overlap(plan.asks)
+
+
+def test_an_ask_a_few_hours_inside_the_recall_moves_later_in_its_window():
+    # Infusion at 10:00 New York time (no DST change in the next weeks); PHQ-9 answered at
+    # 13:00 the next day, so that day 15 at 10:00 is 3 hours short of 14 days: the step
+    # moves 3 hours, it is not dropped.
+    slots = induction(datetime(2026, 4, 6, 14, 0, tzinfo=UTC), days=(0,))
+    answered = {"PHQ-9": [datetime(2026, 4, 7, 17, 0, tzinfo=UTC)]}
+    raw = [
+        {
+            "key": "day-15",
+            "offset_minutes": 15 * 1440,
+            "align_local_time": "10:00",
+            "instruments": ["PHQ-9", "MOOD"],
+            "window_hours": 24,
+        }
+    ]
+    (ask,) = schedule(slots, raw, answers=answered).asks
+    assert ask.instruments == ("PHQ-9", "MOOD")
+    assert ask.due_at == answered["PHQ-9"][0] + timedelta(days=14)
+    assert ask.reason == "moved 3 h: PHQ-9 outside the recall of the previous ask"
+
+
+def test_an_ask_already_made_counts_from_the_edge_of_its_window():
+    slots = induction(FIRST, days=(0,))
+    # The baseline was sent and is still open until the infusion starts.
+    made = {("i0", "baseline"): Made("i0", "baseline", ("PHQ-9", "MOOD"), slots[0].start)}
+    plan = schedule(slots, made=made)
+    assert ("i0", "baseline") not in {(a.infusion_id, a.step_key) for a in plan.asks}
+    assert_no_recall_overlap(plan.asks)
+
+
+def test_a_missed_ask_blocks_nothing():
+    slots = induction(FIRST, days=(0,))
+    made = {("i0", "baseline"): Made("i0", "baseline", ("PHQ-9", "MOOD"), None)}
+    plan = schedule(slots, made=made)
+    assert "PHQ-9" in next(a for a in plan.asks if a.step_key == "day-15").instruments
+
+
+def test_a_momentary_measure_is_asked_once_when_two_infusions_windows_overlap():
+    # Infusions 20 hours apart: the first's 16-hour step and the second's baseline overlap.
+    raw = [
+        {"key": "b", "anchor": "infusion_start", "offset_minutes": -360,
+         "instruments": ["MOOD", "PHQ-9"], "window_hours": 6},
+        {"key": "a", "offset_minutes": 14 * 60, "instruments": ["MOOD"], "window_hours": 6},
+    ]  # fmt: skip
+    slots = [
+        InfusionSlot("i0", FIRST, FIRST + timedelta(minutes=40)),
+        InfusionSlot("i1", FIRST + timedelta(hours=20), FIRST + timedelta(hours=20, minutes=40)),
+    ]
+    plan = plan_course(infusions=slots, steps=sourced(raw), tz=NY, quiet=None, recall_hours=RECALL)
+    by_key = {(a.infusion_id, a.step_key): a for a in plan.asks}
+    # The baseline keeps MOOD; the first infusion's step in the same hours is not asked.
+    assert by_key[("i1", "b")].instruments == ("MOOD",)
+    assert ("i0", "a") not in by_key
+    skipped = {(s.infusion_id, s.step_key): s.reason for s in plan.skipped}
+    assert skipped[("i0", "a")] == "MOOD is asked by step 'b' in the same hours"
+
+
+def test_one_infusions_own_momentary_steps_all_stand():
+    raw = [
+        {"key": f"m-{m}", "offset_minutes": m, "instruments": ["MOOD"], "window_hours": 12}
+        for m in (30, 60, 90)
+    ]
+    plan = schedule(induction(FIRST, days=(0,)), raw)
+    assert [a.step_key for a in plan.asks] == ["m-30", "m-60", "m-90"]
+
+
+def test_merged_templates_never_ask_one_instrument_twice_inside_its_recall():
+    available = set(RECALL) - LICENSED
+    plans = [
+        (c, 1, parse_steps(adapt(t, available).steps, recall_hours=RECALL))
+        for c, t in templates().items()
+    ]
+    merged = merge_steps(plans)
+    plan = plan_course(
+        infusions=induction(FIRST),
+        steps=merged,
+        tz=NY,
+        quiet=QUIET,
+        recall_hours=RECALL,
+    )
+    assert_no_recall_overlap(plan.asks)
+    codes = {c for a in plan.asks for c in a.instruments}
+    assert {"PHQ-9", "GAD-7", "PCL-5", "PAIN-NRS", "PEG", "SI-NOW", "MOOD"} <= codes
+
+
+def test_merging_unites_instruments_of_steps_with_the_same_key_and_timing():
+    shipped = set(RECALL) - LICENSED
+    trd = parse_steps(adapt(templates()["trd"], shipped).steps, recall_hours=RECALL)
+    anxiety = parse_steps(adapt(templates()["anxiety"], shipped).steps, recall_hours=RECALL)
+    merged = {s.step.key: s for s in merge_steps([("a", 1, trd), ("b", 2, anxiety)])}
+    assert merged["baseline"].step.instruments == ("PHQ-9", "MOOD", "GAD-7")
+    assert merged["baseline"].plan_id == "a"
+    assert len(merged) == len(trd)
+
+
+@pytest.mark.parametrize("condition", sorted(templates()))
+def test_every_template_asks_its_outcome_instruments_at_baseline(condition):
+    template = templates()[condition]
+    baseline = next(s for s in template.steps if s["key"] == "baseline")
+    later = {c for s in template.steps[1:] for c in s["instruments"] if RECALL.get(c, 0) > 0}
+    assert later <= set(baseline["instruments"]), later - set(baseline["instruments"])
+    parse_steps(template.steps, recall_hours=RECALL)  # valid against the recall rule
+
+
+def test_chronic_pain_asks_the_pain_rating_at_baseline_4h_and_days_1_and_2():
+    steps = {s["key"]: s for s in templates()["chronic_pain"].steps}
+    for key in ("baseline", "hour-4", "day-1", "day-2"):
+        assert "PAIN-NRS" in steps[key]["instruments"]
+    assert "PEG" in steps["baseline"]["instruments"]
+
+
+def test_acute_suicidality_asks_a_short_recall_ideation_item_in_the_first_week():
+    steps = {s["key"]: s for s in templates()["acute_suicidality"].steps}
+    for key in ("hour-4", "day-1", "day-2", "day-7"):
+        assert "SI-NOW" in steps[key]["instruments"]
+
+
+def test_ptsd_asks_pcl5_at_baseline_and_monthly():
+    asks = [s["key"] for s in templates()["ptsd"].steps if "PCL-5" in s["instruments"]]
+    assert asks == ["baseline", "day-31", "day-62"]
+
+
+def test_a_missing_licensed_instrument_is_substituted_or_dropped_and_said():
+    available = set(RECALL) - LICENSED
+    postpartum = adapt(templates()["postpartum"], available)
+    assert all("EPDS" not in s["instruments"] for s in postpartum.steps)
+    assert "PHQ-9" in postpartum.steps[0]["instruments"]
+    assert postpartum.notes == ("EPDS is not available to this clinic: PHQ-9 is asked instead.",)
+    bipolar = adapt(templates()["bipolar"], available)
+    assert bipolar.notes == (
+        "QIDS-SR16 is not available to this clinic: not asked.",
+        "ASRM is not available to this clinic: not asked.",
+    )
+
+
+def test_a_clinic_that_loaded_qids_gets_a_validated_reading_a_week_after():
+    trd = adapt(templates()["trd"], set(RECALL) - {"EPDS", "ASRM"})
+    plan = schedule(induction(FIRST, days=(0,)), trd.steps)
+    qids = [a for a in plan.asks if "QIDS-SR16" in a.instruments]
+    assert [a.step_key for a in qids] == ["baseline", "day-7"]
+    assert qids[1].due_at - qids[0].closes_at >= timedelta(days=7)
+
+
+def test_the_default_plan_asks_validated_measures_past_day_28_and_within_budget():
+    slots = induction(FIRST, days=(0,))
+    plan = schedule(slots)
+    phq9_days = [(a.due_at - slots[0].end).days for a in plan.asks if "PHQ-9" in a.instruments]
+    assert phq9_days[1:] == [14, 29, 44, 59, 74]  # day 15, 30, ... at 10:00 local
+    # Onset: something is asked within hours, and validated before day 14 is over.
+    assert plan.asks[1].due_at - slots[0].end == timedelta(hours=4)
+    weeks = burden_per_week([a.due_at for a in plan.asks], slots[0].end, 8)
+    assert sum(weeks) <= 12
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.integers(min_value=1, max_value=20), min_size=1, max_size=8),
+    hour=st.integers(min_value=8, max_value=18),
+    answered=st.lists(st.integers(min_value=-20, max_value=60), max_size=3),
+)
+def test_no_course_asks_an_instrument_inside_its_recall(gaps, hour, answered):
+    start = datetime(2026, 1, 5, hour, tzinfo=NY).astimezone(UTC)
+    days = [0]
+    for g in gaps:
+        days.append(days[-1] + g)
+    slots = induction(start, days=tuple(days))
+    answers = {"PHQ-9": [start + timedelta(days=d) for d in answered]}
+    plan = schedule(slots, answers=answers)
+    assert_no_recall_overlap(plan.asks)
+    for ask in plan.asks:
+        assert ask.closes_at > ask.due_at
+        for t in answers["PHQ-9"]:
+            if "PHQ-9" in ask.instruments and t <= ask.closes_at:
+                assert ask.due_at - t >= timedelta(days=14)
