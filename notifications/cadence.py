@@ -176,8 +176,12 @@ class StepSchema(BaseModel):
         )
 
 
+# A plan of more steps than this is a mistake (the templates have 15), and planning is
+# quadratic in the steps of a course.
+MAX_STEPS = 100
 _PLAN = TypeAdapter(
-    Annotated[list[StepSchema], Field(min_length=1)], config=ConfigDict(strict=True)
+    Annotated[list[StepSchema], Field(min_length=1, max_length=MAX_STEPS)],
+    config=ConfigDict(strict=True),
 )
 _FIELDS = tuple(StepSchema.model_fields)
 
@@ -299,7 +303,7 @@ def parse_steps(raw: object, *, recall_hours: Mapping[str, int] | None) -> list[
     except ValidationError as exc:
         if any(not e["loc"] for e in exc.errors()):
             raise StepsInvalid(
-                {"steps": [("invalid", "A plan has a non-empty list of steps.")]}
+                {"steps": [("invalid", f"A plan has a list of 1 to {MAX_STEPS} steps.")]}
             ) from exc
         schemas = []
         found: dict[tuple[int, str | None], _Error] = {}

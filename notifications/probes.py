@@ -93,6 +93,7 @@ def fits_budget(asked: Sequence[datetime], candidate: datetime, budget: int) -> 
     return True
 
 
-def probe_key(due: datetime, tz: ZoneInfo) -> str:
-    """One probe per patient and local day: the row's unique key."""
-    return f"probe-{due.astimezone(tz).date().isoformat()}"
+def probe_key(due: datetime, tz: ZoneInfo, code: str) -> str:
+    """One probe per patient, instrument and local day: the row's unique key (at most 40
+    characters, as a step key)."""
+    return f"probe-{code.lower()[:17]}-{due.astimezone(tz).date().isoformat()}"

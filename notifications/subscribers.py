@@ -38,8 +38,7 @@ def on_check_in_stored(event: events.CheckInStored) -> None:
     ):
         reminders_replan_for_patient(patient=check_in.patient)
     # A momentary score that suggests fading adds a probe; one that recovers stops them.
-    if any(0 <= recall.get(code, 99) <= 24 for code in event.instrument_codes):
-        probes_consider(check_in=check_in)
+    probes_consider(check_in=check_in, instrument_codes=event.instrument_codes, recall_hours=recall)
 
 
 def on_infusion_changed(

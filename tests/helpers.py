@@ -252,7 +252,10 @@ MATRIX = [
         "/api/v1/cadence-plans/preview/",
         lambda w: {
             "clinic": str(w.clinic_x.id),
-            "course": {"infusions": ["2026-12-01T15:00:00Z"], "timezone": "America/New_York"},
+            "course": {
+                "infusions": [(datetime.now(UTC) + timedelta(days=1)).isoformat()],
+                "timezone": "America/New_York",
+            },
         },
         _everyone(
             403,

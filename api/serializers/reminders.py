@@ -1,5 +1,8 @@
 """Shapes for cadence plans, reminders, devices and reminder preferences."""
 
+from datetime import timedelta
+
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -224,6 +227,13 @@ class ClinicNotificationSettingsSerializer(serializers.ModelSerializer):
 
 
 # --- the scheduler's preview -------------------------------------------------------------------
+PREVIEW_PAST, PREVIEW_FUTURE, PREVIEW_SPAN = (
+    timedelta(days=366),
+    timedelta(days=2 * 366),
+    timedelta(days=366),
+)
+
+
 class SampleCourseSerializer(serializers.Serializer):
     infusions = serializers.ListField(
         child=serializers.DateTimeField(),
@@ -241,6 +251,18 @@ class SampleCourseSerializer(serializers.Serializer):
     )
     quiet_hours_start = LocalTimeField(allow_null=True, required=False, default=None)
     quiet_hours_end = LocalTimeField(allow_null=True, required=False, default=None)
+
+    def validate_infusions(self, value):
+        # A sample course near today: the preview counts weeks, and a course spread over
+        # centuries is a typo, not a plan.
+        now = timezone.now()
+        if any(not (now - PREVIEW_PAST <= t <= now + PREVIEW_FUTURE) for t in value):
+            raise serializers.ValidationError(
+                "Infusions from a year ago to two years ahead, with a time zone offset."
+            )
+        if max(value) - min(value) > PREVIEW_SPAN:
+            raise serializers.ValidationError("A sample course spans at most a year.")
+        return value
 
     def validate(self, attrs):
         if (attrs["quiet_hours_start"] is None) != (attrs["quiet_hours_end"] is None):

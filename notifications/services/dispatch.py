@@ -35,8 +35,10 @@ from ..models import (
     Device,
     PatientPreference,
     Reminder,
+    ReminderKind,
     ReminderStatus,
 )
+from .probes import probes_after_missed
 
 logger = logging.getLogger(__name__)
 # The send task's name (notifications/tasks.py registers it under this name).
@@ -86,10 +88,21 @@ def reminders_dispatch_due(
 
 
 def reminders_expire(*, now: datetime) -> int:
-    """A reminder whose window closed unanswered is missed, never sent late."""
-    return Reminder.objects.filter(
+    """A reminder whose window closed unanswered is missed, never sent late. A missed
+    probe is asked again (notifications/services/probes.py), in the same transaction."""
+    closing = Reminder.objects.filter(
         status__in=(ReminderStatus.PENDING, ReminderStatus.SENT), window_closes_at__lte=now
-    ).update(status=ReminderStatus.MISSED, next_nudge_at=None, updated_at=now)
+    )
+    with transaction.atomic():
+        probes = list(
+            closing.filter(kind=ReminderKind.PROBE)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("patient", "infusion")
+        )
+        missed = closing.update(status=ReminderStatus.MISSED, next_nudge_at=None, updated_at=now)
+        if probes:
+            probes_after_missed(rows=probes, now=now)
+    return missed
 
 
 def _dispatch_batch(*, now, batch_size, report, enqueue, nudge: bool) -> int:

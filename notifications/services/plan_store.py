@@ -2,6 +2,7 @@
 reminder planner needs (services/reminders.py), apart from the edits that re-plan
 (services/plans.py), so that neither imports the other inside a function."""
 
+import logging
 import time
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from ..course_plan import SourcedStep, merge_steps
 from ..models import CadencePlan, CadencePlanRevision, ClinicNotificationSettings, PatientPreference
 
 DEFAULT_PLAN_NAME = "Standard"
+logger = logging.getLogger(__name__)
 
 
 # Recall windows per clinic, kept by each process for AFTERGLOW_INSTRUMENT_CACHE_SECONDS as
@@ -119,32 +121,55 @@ def default_plan_ensure(*, clinic: Clinic) -> CadencePlan:
 def template_plans_ensure(*, clinic: Clinic) -> dict[str, CadencePlan]:
     """The clinic's template plan of every shipped condition template, created from the
     template (adapted to the instruments this clinic can ask) where it has none. Schedulers
-    edit them as any plan; an edit is the clinic's, and is never overwritten."""
+    edit them as any plan; an edit is the clinic's, and is never overwritten. A template
+    this clinic's instruments cannot satisfy is skipped and logged (its patients follow
+    their other templates, or the default), never an error for whoever triggered it."""
     found = {
         p.condition: p
-        for p in CadencePlan.objects.filter(clinic=clinic).exclude(condition="")
-        if p.archived_at is None
+        for p in CadencePlan.objects.filter(clinic=clinic, archived_at__isnull=True).exclude(
+            condition=""
+        )
     }
-    missing = [t for c, t in templates().items() if c not in found]
-    if not missing:
+    if all(c in found for c in templates()):
         return found
     available = instrument_recall_hours(clinic=clinic)
     with transaction.atomic():
+        # One creator per clinic: a second request waits here, then finds the plans.
+        Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
         taken = set(CadencePlan.objects.filter(clinic=clinic).values_list("name", flat=True))
-        locked = set(
-            CadencePlan.objects.select_for_update()
-            .filter(clinic=clinic)
-            .exclude(condition="")
-            .values_list("condition", flat=True)
-        )
-        for template in missing:
-            if template.condition in locked:
+        found = {
+            p.condition: p
+            for p in CadencePlan.objects.filter(clinic=clinic).exclude(condition="")
+            if p.archived_at is None
+        }
+        for condition, template in templates().items():
+            if (
+                condition in found
+                or CadencePlan.objects.filter(clinic=clinic, condition=condition).exists()
+            ):
+                continue  # an archived template stays archived: the clinic chose that
+            name = next(
+                n
+                for n in (template.name, *(f"{template.name} ({k})" for k in range(2, 99)))
+                if n not in taken
+            )
+            try:
+                with transaction.atomic():
+                    plan = plan_insert(
+                        clinic=clinic, name=name, steps=adapt(template, available).steps
+                    )
+                    plan.condition = condition
+                    plan.save(update_fields=["condition"])
+            except DomainValidationError as exc:
+                logger.error(
+                    "condition template %s cannot be a plan of clinic %s: %s",
+                    condition,
+                    clinic.pk,
+                    exc.errors,
+                )
                 continue
-            name = template.name if template.name not in taken else f"{template.name} (template)"
-            plan = plan_insert(clinic=clinic, name=name, steps=adapt(template, available).steps)
-            plan.condition = template.condition
-            plan.save(update_fields=["condition"])
-            found[template.condition] = plan
+            taken.add(name)
+            found[condition] = plan
     return found
 
 

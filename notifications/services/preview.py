@@ -70,9 +70,13 @@ def _steps(
         return [SourcedStep(s) for s in parsed], []
     if template is not None:
         adapted = adapt(templates()[template], recall)
-        return [SourcedStep(s) for s in parse_steps(adapted.steps, recall_hours=recall)], list(
-            adapted.notes
-        )
+        try:
+            parsed = parse_steps(adapted.steps, recall_hours=recall)
+        except StepsInvalid as exc:
+            raise DomainValidationError.single(
+                "template", "invalid", "This clinic's instruments cannot ask this template."
+            ) from exc
+        return [SourcedStep(s) for s in parsed], list(adapted.notes)
     if conditions:
         by_condition = template_plans_ensure(clinic=clinic)
         chosen = [by_condition[c] for c in templates() if c in conditions and c in by_condition]

@@ -12,6 +12,8 @@ A safety screener: a positive PHQ-9 item 9 (or EPDS item 10) is followed by a sh
 screener (docs/clinical/INSTRUMENTS.md, "Safety"), due at once.
 """
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -63,25 +65,42 @@ def weekly_budget(patient: Patient) -> int:
     return clinic if clinic is not None else DEFAULT_WEEKLY_BUDGET
 
 
-def _probe_rule(patient: Patient, response: InstrumentResponse) -> tuple[float, bool] | None:
-    """(minimal important difference, higher is better) when this answer's instrument is a
-    momentary one a probe can ask again in two days; None otherwise."""
-    version = InstrumentVersion.objects.filter(pk=response.instrument_version_id).first()
-    if version is None:
-        return None
-    defn = definition_for(version)
-    if defn.recall.hours > 24:
-        return None
-    mid = (
-        ClinicOutcomeSettings.objects.filter(
-            clinic_id=patient.clinic_id, instrument_code=response.instrument_code
-        )
+@dataclass(frozen=True)
+class _Rule:
+    mid: float
+    higher_is_better: bool
+    validated: bool
+
+
+# Per instrument version, what a probe needs of its definition (a version never changes).
+_RULES: dict[object, _Rule | None] = {}
+
+
+def _rule_of(version_id) -> _Rule | None:
+    """The probe rule of a momentary instrument version with a minimal important
+    difference; None for any other (a 2-week-recall score cannot be asked again in two
+    days). Read once per version and process."""
+    if version_id not in _RULES:
+        version = InstrumentVersion.objects.filter(pk=version_id).first()
+        defn = definition_for(version) if version is not None else None
+        if defn is None or defn.recall.hours > 24 or not defn.thresholds.mid:
+            _RULES[version_id] = None
+        else:
+            said = " ".join([defn.source, *defn.notes]).lower()
+            _RULES[version_id] = _Rule(
+                mid=float(defn.thresholds.mid),
+                higher_is_better=defn.direction == "higher_is_better",
+                validated="not a validated" not in said,
+            )
+    return _RULES[version_id]
+
+
+def _clinic_mid(patient: Patient, code: str) -> float | None:
+    return (
+        ClinicOutcomeSettings.objects.filter(clinic_id=patient.clinic_id, instrument_code=code)
         .values_list("mid", flat=True)
         .first()
-    ) or defn.thresholds.mid
-    if not mid:
-        return None
-    return float(mid), defn.direction == "higher_is_better"
+    )
 
 
 def _latest_infusion(patient: Patient, before: datetime) -> Infusion | None:
@@ -94,49 +113,111 @@ def _latest_infusion(patient: Patient, before: datetime) -> Infusion | None:
     )
 
 
-def probes_consider(*, check_in: CheckIn, now: datetime | None = None) -> list[Reminder]:
+def probes_consider(
+    *,
+    check_in: CheckIn,
+    instrument_codes: Iterable[str],
+    recall_hours: dict[str, int],
+    now: datetime | None = None,
+) -> list[Reminder]:
     """After a stored check-in: add, refuse or stop probes for each momentary instrument it
-    answered (runs in the check-in's transaction)."""
-    now = now or timezone.now()
+    answered (runs in the check-in's transaction). Two queries for a check-in of momentary
+    measures (the latest infusion, the readings since), none for any other."""
+    codes = [c for c in instrument_codes if 0 <= recall_hours.get(c, 25) <= 24]
     patient = check_in.patient
-    if patient.status != PatientStatus.ACTIVE:
+    if not codes or patient.status != PatientStatus.ACTIVE:
         return []
+    now = now or timezone.now()
     infusion = _latest_infusion(patient, check_in.answered_at)
     if infusion is None or infusion.ended_at is None:
         return []
     ended = infusion.ended_at
+    by_code: dict[str, list[Reading]] = {}
+    versions: dict[str, object] = {}
+    rows = InstrumentResponse.objects.filter(
+        patient=patient, instrument_code__in=codes, answered_at__gte=ended, total__isnull=False
+    ).values_list("instrument_code", "answered_at", "total", "instrument_version_id")
+    for code, at, total, version_id in rows:
+        if total is not None:
+            by_code.setdefault(code, []).append(Reading(at, float(total)))
+            versions[code] = version_id
     added = []
-    for response in InstrumentResponse.objects.filter(check_in=check_in, total__isnull=False):
-        rule = _probe_rule(patient, response)
+    for code, readings in by_code.items():
+        rule = _rule_of(versions[code])
         if rule is None:
             continue
-        mid, higher = rule
-        code = response.instrument_code
-        readings = [
-            Reading(at, float(total))
-            for at, total in InstrumentResponse.objects.filter(
-                patient=patient, instrument_code=code, answered_at__gte=ended, total__isnull=False
-            ).values_list("answered_at", "total")
-            if total is not None
-        ]
-        state = trend(readings, since=ended, mid=mid, higher_is_better=higher)
+        mid = _clinic_mid(patient, code) if rule.validated else None
+        state = trend(
+            readings, since=ended, mid=mid or rule.mid, higher_is_better=rule.higher_is_better
+        )
         if state == Trend.FADING:
-            row = _probe_add(patient, infusion, code, check_in.answered_at, now)
+            why = f"{code} worse than its best since the infusion by its minimal difference"
+            if not rule.validated:
+                why += " (an unvalidated item: a prompt to look, not a clinical label)"
+            row = _probe_add(patient, infusion, code, check_in.answered_at, now, why)
             if row is not None:
                 added.append(row)
         elif state in (Trend.STABLE, Trend.CONFIRMED):
-            why = "recovered" if state == Trend.STABLE else "the loss is confirmed"
-            pending = Reminder.objects.filter(
-                patient=patient, kind=ReminderKind.PROBE, status=ReminderStatus.PENDING
-            ).values_list("pk", "instruments")
-            Reminder.objects.filter(pk__in=[pk for pk, codes in pending if code in codes]).update(
-                status=ReminderStatus.CANCELLED, reason=f"not needed: {why}", updated_at=now
+            _probes_stop(
+                patient,
+                code,
+                "recovered" if state == Trend.STABLE else "the loss is confirmed",
+                now,
             )
     return added
 
 
+def _probes_stop(patient: Patient, code: str, why: str, now: datetime) -> int:
+    pending = Reminder.objects.filter(
+        patient=patient, kind=ReminderKind.PROBE, status=ReminderStatus.PENDING
+    ).values_list("pk", "instruments")
+    # status in the UPDATE too: a probe the dispatcher claimed meanwhile is history.
+    return Reminder.objects.filter(
+        pk__in=[pk for pk, asked in pending if code in asked], status=ReminderStatus.PENDING
+    ).update(status=ReminderStatus.CANCELLED, reason=f"not needed: {why}", updated_at=now)
+
+
+# After this many unanswered probes in a row, the sparse plan carries on alone.
+MISSED_PROBES_MAX = 2
+
+
+def probes_after_missed(*, rows: list[Reminder], now: datetime) -> int:
+    """A probe that closed unanswered is asked again two days later (the loss is neither
+    confirmed nor ruled out), up to MISSED_PROBES_MAX in a row, within the budget."""
+    added = 0
+    for row in rows:
+        patient = row.patient
+        if patient.status != PatientStatus.ACTIVE or row.infusion is None:
+            continue
+        code = row.instruments[0]
+        last = (
+            InstrumentResponse.objects.filter(patient=patient, instrument_code=code)
+            .order_by("-answered_at")
+            .values_list("answered_at", flat=True)
+            .first()
+        )
+        missed = Reminder.objects.filter(
+            patient=patient, kind=ReminderKind.PROBE, status=ReminderStatus.MISSED
+        )
+        if last is not None:
+            missed = missed.filter(due_at__gt=last)
+        if sum(code in asked for asked in missed.values_list("instruments", flat=True)) >= (
+            MISSED_PROBES_MAX
+        ):
+            continue
+        why = f"{code}: the previous probe was not answered"
+        if _probe_add(patient, row.infusion, code, row.window_closes_at, now, why) is not None:
+            added += 1
+    return added
+
+
 def _probe_add(
-    patient: Patient, infusion: Infusion, code: str, answered_at: datetime, now: datetime
+    patient: Patient,
+    infusion: Infusion,
+    code: str,
+    answered_at: datetime,
+    now: datetime,
+    why: str,
 ) -> Reminder | None:
     tz = ZoneInfo(patient.timezone)
     due, closes = probe_window(answered_at, tz, quiet_hours_for(patient=patient))
@@ -158,19 +239,15 @@ def _probe_add(
         for opens, shut, status, codes in asks
     ):
         return None
-    near = [opens for opens, *_ in asks]
     budget = weekly_budget(patient)
-    within = fits_budget(near, due, budget)
-    reason = (
-        f"{code} worse than its best since the infusion by its minimal important difference"
-        if within
-        else f"not asked: over the weekly burden budget ({budget})"
-    )
+    within = fits_budget([opens for opens, *_ in asks], due, budget)
+    reason = why if within else f"not asked: over the weekly burden budget ({budget})"
     return _extra_once(
         patient=patient,
         infusion=infusion,
         kind=ReminderKind.PROBE,
-        step_key=probe_key(due, tz),  # that day's probe: planned once, never sent twice
+        # One probe per instrument and local day: planned once, never sent twice.
+        step_key=probe_key(due, tz, code),
         instruments=[code],
         due_at=due,
         window_closes_at=closes,

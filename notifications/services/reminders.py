@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from outcomes.models import (
@@ -24,7 +25,7 @@ from outcomes.models import (
     PatientStatus,
 )
 
-from ..course_plan import Ask, CoursePlan, InfusionSlot, Made, plan_course
+from ..course_plan import Ask, CoursePlan, InfusionSlot, Made, SourcedStep, plan_course
 from ..models import CadencePlan, PatientPreference, Reminder, ReminderKind, ReminderStatus
 from .plan_store import instrument_recall_hours, plans_for_patient, quiet_hours_for, steps_of
 
@@ -55,15 +56,33 @@ def infusion_times(infusion: Infusion) -> tuple[datetime, datetime]:
 
 # A course's last reminder is 12 weeks after its last infusion (the templates' longest
 # tail): an infusion older than this has nothing left to plan, and only its history counts.
+# A plan with a longer tail widens it (`_horizon`).
 HORIZON = timedelta(days=100)
+OPEN = (ReminderStatus.PENDING, ReminderStatus.SENT)
+
+
+def _history(row: Reminder) -> bool:
+    """Sent, completed or missed, or sent and then cancelled (a pause): never re-planned,
+    never sent again."""
+    return row.status not in (ReminderStatus.PENDING, ReminderStatus.CANCELLED) or (
+        row.sent_at is not None
+    )
+
+
+def _horizon(steps: list[SourcedStep]) -> timedelta:
+    longest = max(
+        (timedelta(minutes=s.step.offset_minutes, hours=s.step.window_hours) for s in steps),
+        default=timedelta(0),
+    )
+    return max(HORIZON, longest + timedelta(days=2))
 
 
 def _made(row: Reminder) -> Made:
     """An ask already made, and where its recall runs from (course_plan.Made)."""
     if row.status == ReminderStatus.COMPLETED:
         edge = row.check_in.answered_at if row.check_in is not None else row.completed_at
-    elif row.status == ReminderStatus.SENT:
-        edge = row.window_closes_at  # still open: it may be answered until it closes
+    elif row.status == ReminderStatus.SENT or row.sent_at is not None:
+        edge = row.window_closes_at  # it may be answered until it closes
     else:
         edge = None  # missed: nothing was answered, nothing blocks
     return Made(str(row.infusion_id), row.step_key, tuple(row.instruments), edge)
@@ -79,11 +98,11 @@ def _answers(patient: Patient, since: datetime, codes: set[str]) -> dict[str, li
     return found
 
 
-def course_schedule(*, patient: Patient, infusions: list[Infusion], made: dict) -> CoursePlan:
+def course_schedule(
+    *, patient: Patient, steps: list[SourcedStep], infusions: list[Infusion], made: dict
+) -> CoursePlan:
     """What the patient's plans ask around these infusions, as one schedule
     (notifications/course_plan.py), given the asks already made and their answers."""
-    plans = plans_for_patient(patient=patient)
-    steps = steps_of(plans)
     recall = instrument_recall_hours(clinic=patient.clinic)
     slots = [InfusionSlot(str(i.pk), *infusion_times(i)) for i in infusions]
     longest = max((recall.get(c, 0) for s in steps for c in s.step.instruments), default=0)
@@ -101,17 +120,22 @@ def course_schedule(*, patient: Patient, infusions: list[Infusion], made: dict) 
 
 
 @transaction.atomic
-def reminders_plan_for_patient(  # noqa: C901 - the diff rules, one branch each (README)
-    *, patient: Patient, now: datetime | None = None
-) -> PlanDiff:
+def reminders_plan_for_patient(*, patient: Patient, now: datetime | None = None) -> PlanDiff:
     """Plan the patient's reminders across all their recent infusions as one schedule, by
     diff: missing rows created, obsolete pending rows cancelled, moved ones moved; sent,
     completed and missed rows are history and never touched. Diff entries read
     "<infusion id>:<step key>"."""
     now = now or timezone.now()
-    patient = Patient.objects.select_related("clinic").get(pk=patient.pk)
+    # One re-plan of a patient at a time, behind the lock a check-in takes too
+    # (outcomes.services.checkins): two infusions booked at once each see the other.
+    patient = (
+        Patient.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("clinic")
+        .get(pk=patient.pk)
+    )
+    steps = steps_of(plans_for_patient(patient=patient))
     infusions = list(
-        Infusion.objects.filter(patient=patient, scheduled_at__gte=now - HORIZON).order_by(
+        Infusion.objects.filter(patient=patient, scheduled_at__gte=now - _horizon(steps)).order_by(
             "scheduled_at"
         )
     )
@@ -120,25 +144,21 @@ def reminders_plan_for_patient(  # noqa: C901 - the diff rules, one branch each 
         (str(r.infusion_id), r.step_key): r
         for r in Reminder.objects.select_for_update(of=("self",))
         .select_related("check_in")
-        .filter(infusion_id__in=ids, kind=ReminderKind.PLAN)
+        .filter(Q(infusion_id__in=ids) | Q(status=ReminderStatus.PENDING))
+        .filter(patient=patient, kind=ReminderKind.PLAN)
     }
+    active = [i for i in infusions if i.status in ACTIVE_INFUSION]
     wanted: dict[tuple[str, str], Ask] = {}
-    if patient.status == PatientStatus.ACTIVE:
-        active = [i for i in infusions if i.status in ACTIVE_INFUSION]
-        made = {
-            k: _made(r)
-            for k, r in existing.items()
-            if r.status not in (ReminderStatus.PENDING, ReminderStatus.CANCELLED)
-        }
-        if active:
-            schedule = course_schedule(patient=patient, infusions=active, made=made)
-            wanted = {(a.infusion_id, a.step_key): a for a in schedule.asks}
+    if patient.status == PatientStatus.ACTIVE and active:
+        made = {k: _made(r) for k, r in existing.items() if _history(r)}
+        schedule = course_schedule(patient=patient, steps=steps, infusions=active, made=made)
+        wanted = {(a.infusion_id, a.step_key): a for a in schedule.asks}
 
     diff = PlanDiff()
     to_create, to_update = [], []
     for key, row in existing.items():
         label = ":".join(key)
-        if row.status not in (ReminderStatus.PENDING, ReminderStatus.CANCELLED):
+        if _history(row):
             diff.untouched.append(label)  # sent, completed or missed: history, left alone
             continue
         if key not in wanted:
@@ -198,29 +218,30 @@ def reminders_plan_for_patient(  # noqa: C901 - the diff rules, one branch each 
                 "updated_at",
             ],
         )
-    _extras_superseded(
-        patient, active_infusions=[i for i in infusions if i.status in ACTIVE_INFUSION], now=now
-    )
+    _extras_superseded(patient, active_infusions=active, now=now)
     return diff
 
 
 def _extras_superseded(patient: Patient, *, active_infusions: list[Infusion], now: datetime) -> int:
     """A pending probe asks about the benefit of the infusion it follows: once another
-    infusion has started before it falls due, it is not needed (a withdrawn patient gets
-    none). A safety screener is never cancelled here."""
-    pending = Reminder.objects.filter(
-        patient=patient, kind=ReminderKind.PROBE, status=ReminderStatus.PENDING
+    infusion has started before it falls due, it is not needed. A patient who is no longer
+    active gets no probe or screener either (their care team has the alert)."""
+    pending = Reminder.objects.filter(patient=patient, status=ReminderStatus.PENDING).exclude(
+        kind=ReminderKind.PLAN
     )
     if patient.status != PatientStatus.ACTIVE:
-        return pending.update(status=ReminderStatus.CANCELLED, updated_at=now)
+        return pending.update(
+            status=ReminderStatus.CANCELLED, reason="not needed: no longer active", updated_at=now
+        )
     obsolete = []
-    for row in pending:
+    for row in pending.filter(kind=ReminderKind.PROBE):
         for inf in active_infusions:
             start, _ = infusion_times(inf)
             if inf.pk != row.infusion_id and row.created_at < start <= row.due_at:
                 obsolete.append(row.pk)
                 break
-    return Reminder.objects.filter(pk__in=obsolete).update(
+    # status in the UPDATE too: a row the dispatcher claimed meanwhile is history.
+    return Reminder.objects.filter(pk__in=obsolete, status=ReminderStatus.PENDING).update(
         status=ReminderStatus.CANCELLED,
         reason="not needed: another infusion came first",
         updated_at=now,
@@ -272,9 +293,11 @@ def reminders_replan_for_plan(*, plan: CadencePlan, now: datetime | None = None)
         )
     else:
         patients = patients.filter(id__in=overridden.filter(cadence_plan=plan).values("patient_id"))
-    recent = Infusion.objects.filter(scheduled_at__gte=now - HORIZON).values("patient_id")
+    horizon = _horizon(steps_of([plan]))
+    recent = Infusion.objects.filter(scheduled_at__gte=now - horizon).values("patient_id")
+    waiting = Reminder.objects.filter(plan=plan, status=ReminderStatus.PENDING).values("patient_id")
     count = 0
-    for patient in patients.filter(id__in=recent).distinct():
+    for patient in patients.filter(Q(id__in=recent) | Q(id__in=waiting)).distinct():
         reminders_plan_for_patient(patient=patient, now=now)
         count += 1
     return count

@@ -20,6 +20,7 @@ from notifications.models import (
 from notifications.services.plan_store import instrument_recall_hours
 from outcomes.services.checkins import ResponseInput, checkin_submit
 from outcomes.services.infusions import infusion_schedule
+from outcomes.services.patients import patient_update
 from tests.factories import PatientFactory
 from tests.helpers import answer_mood, give_infusion, phq9_total
 
@@ -297,6 +298,12 @@ def test_the_preview_of_unsaved_steps_refuses_a_recall_overlap_with_field_detail
         ({"course": {"infusions": ["2026-09-08T14:00:00Z"], "timezone": "Mars/Base"}},
          "course.timezone"),
         ({"template": "nope"}, "template"),
+        ({"course": {"infusions": ["9999-12-30T00:00:00Z"], "timezone": "UTC"}},
+         "course.infusions"),
+        ({"course": {"infusions": ["2026-09-08T14:00:00Z", "2028-01-08T14:00:00Z"],
+                     "timezone": "UTC"}}, "course.infusions"),
+        ({"steps": [{"key": f"s{i}", "offset_minutes": i, "instruments": ["MOOD"],
+                     "window_hours": 1} for i in range(101)]}, "steps"),
     ],
 )  # fmt: skip
 def test_the_preview_refuses_bad_input_with_field_detail(personas, extra, attr):
@@ -369,3 +376,97 @@ def test_schedulers_list_the_probes_with_their_reasons(personas, clock):
     (row,) = resp.json()["results"]
     assert row["kind"] == "probe" and row["plan"] is None
     assert row["reason"].startswith("MOOD worse than its best")
+
+
+# --- what a re-plan and a probe must never do ------------------------------------------
+def test_a_reminder_sent_then_cancelled_by_a_pause_is_never_pending_again(patient):
+    first = infusion_schedule(patient=patient, scheduled_at=NOW + timedelta(days=1))
+    hour4 = Reminder.objects.get(infusion=first, step_key="hour-4")
+    Reminder.objects.filter(pk=hour4.pk).update(status=ReminderStatus.CANCELLED, sent_at=NOW)
+    infusion_schedule(patient=patient, scheduled_at=NOW + timedelta(days=3))  # a re-plan
+    hour4.refresh_from_db()
+    assert hour4.status == ReminderStatus.CANCELLED
+
+
+def test_two_fading_instruments_get_a_probe_each():
+    patient = PatientFactory(conditions=["chronic_pain"])
+    given = NOW - timedelta(days=30)
+    with time_machine.travel(given + timedelta(hours=1), tick=False) as clock:
+        give_infusion(patient, given)
+        for day, mood, pain in ((2, 8, 2), (7, 8, 2), (15, 5, 6)):
+            at = given + timedelta(days=day)
+            clock.move_to(at)
+            checkin_submit(
+                patient=patient,
+                check_in_id=uuid.uuid4(),
+                answered_at=at,
+                responses=[
+                    ResponseInput("MOOD", "1", {"item1": mood}),
+                    ResponseInput("PAIN-NRS", "2", {"item1": pain}),
+                ],
+                now=at,
+            )
+    assert sorted(p.instruments[0] for p in probes(patient)) == ["MOOD", "PAIN-NRS"]
+
+
+def test_a_missed_probe_is_asked_again_then_the_sparse_plan_carries_on(patient, clock):
+    from notifications.services.dispatch import reminders_expire
+
+    given = NOW - timedelta(days=30)
+    clock.move_to(given + timedelta(hours=1))
+    give_infusion(patient, given)
+    moods_after(patient, given, [(2, 8), (7, 8), (15, 5)], clock)
+    (first,) = probes(patient)
+    clock.move_to(first.window_closes_at + timedelta(minutes=1))
+    reminders_expire(now=first.window_closes_at + timedelta(minutes=1))
+    first.refresh_from_db()
+    assert first.status == ReminderStatus.MISSED
+    second = probes(patient, status=ReminderStatus.PENDING)
+    assert len(second) == 1 and "previous probe was not answered" in second[0].reason
+    # Two days after the missed one closed: every 2-3 days.
+    assert second[0].due_at - first.due_at == timedelta(days=3)
+    clock.move_to(second[0].window_closes_at + timedelta(minutes=1))
+    reminders_expire(now=second[0].window_closes_at + timedelta(minutes=1))
+    assert probes(patient, status=ReminderStatus.PENDING) == []  # two missed: no third
+
+
+def test_a_withdrawn_patient_gets_no_screener_or_probe(patient):
+    checkin_submit(
+        patient=patient,
+        check_in_id=uuid.uuid4(),
+        answered_at=NOW,
+        responses=[ResponseInput("PHQ-9", "1", {**phq9_total(6), "item9": 1})],
+        now=NOW,
+    )
+    (screener,) = Reminder.objects.filter(patient=patient, kind=ReminderKind.SCREENER)
+    patient_update(patient=patient, status="withdrawn")
+    screener.refresh_from_db()
+    assert screener.status == ReminderStatus.CANCELLED
+
+
+def test_a_mood_check_in_costs_a_fixed_number_of_statements(patient_client, patient, clock):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    given = NOW - timedelta(days=3)
+    clock.move_to(given + timedelta(hours=1))
+    give_infusion(patient, given)
+    clock.move_to(NOW)
+
+    def submit() -> list[str]:
+        body = {
+            "id": str(uuid.uuid4()),
+            "answered_at": NOW.isoformat(),
+            "responses": [{"instrument": "MOOD", "version": "1", "answers": {"item1": 7}}],
+        }
+        with CaptureQueriesContext(connection) as seen:
+            assert patient_client.post("/api/v1/me/check-ins/", body, "json").status_code == 201
+        return [q["sql"] for q in seen.captured_queries]
+
+    submit()  # the process's first use of the version reads it
+    first = submit()
+    assert not any('FROM "outcomes_instrumentversion"' in q for q in first)
+    assert len(submit()) == len(first)
+    # The phone's PHQ-9/GAD-7 path is 8 (test_checkins_api.py); a momentary measure adds
+    # the latest infusion and the readings since it, and the clinic's MID override.
+    assert len(first) <= 12, first

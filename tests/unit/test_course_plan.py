@@ -300,3 +300,18 @@ def test_no_course_asks_an_instrument_inside_its_recall(gaps, hour, answered):
         for t in answers["PHQ-9"]:
             if "PHQ-9" in ask.instruments and t <= ask.closes_at:
                 assert ask.due_at - t >= timedelta(days=14)
+
+
+def test_every_condition_together_stays_within_twelve_asks_in_eight_weeks():
+    # The templates share one day grid, so a patient with several conditions is asked
+    # once a day, not once per condition (issue 13: at most 12 per 8 weeks).
+    shipped = set(RECALL) - LICENSED
+    merged = merge_steps(
+        [
+            (c, 1, parse_steps(adapt(t, shipped).steps, recall_hours=RECALL))
+            for c, t in templates().items()
+        ]
+    )
+    slots = induction(FIRST)
+    plan = plan_course(infusions=slots, steps=merged, tz=NY, quiet=QUIET, recall_hours=RECALL)
+    assert sum(burden_per_week([a.due_at for a in plan.asks], slots[-1].end, 8)) <= 12

@@ -51,7 +51,7 @@ def test_the_probe_falls_two_days_later_at_ten_local_out_of_quiet_hours():
     due, closes = probe_window(answered, NY, QuietHours(time(21), time(8)))
     assert due == datetime(2026, 4, 15, 14, 0, tzinfo=UTC)  # 10:00 EDT
     assert closes - due == timedelta(hours=24)
-    assert probe_key(due, NY) == "probe-2026-04-15"
+    assert probe_key(due, NY, "PAIN-NRS") == "probe-pain-nrs-2026-04-15"
 
 
 @pytest.mark.parametrize(
