@@ -35,7 +35,10 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 MINUTES_PER_DAY = 24 * 60
 MAX_OFFSET_MINUTES = 366 * MINUTES_PER_DAY
 MAX_WINDOW_HOURS = 30 * 24
-ANCHORS = ("infusion_start", "infusion_end")
+# "course_start": the first infusion of a course (an induction, or a booster on its own):
+# a validated measure asked every 15 days from there is not superseded by the course's
+# next infusions (notifications/course_plan.py).
+ANCHORS = ("infusion_start", "infusion_end", "course_start")
 _KEY = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 
@@ -130,7 +133,7 @@ class StepSchema(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid", regex_engine="python-re")
 
     key: Annotated[str, Field(pattern=_KEY)]
-    anchor: Literal["infusion_start", "infusion_end"] = "infusion_end"
+    anchor: Literal["infusion_start", "infusion_end", "course_start"] = "infusion_end"
     offset_minutes: Annotated[int, Field(ge=-MAX_OFFSET_MINUTES, le=MAX_OFFSET_MINUTES)]
     window_hours: Annotated[int, Field(ge=1, le=MAX_WINDOW_HOURS)]
     instruments: Annotated[list[str], Field(min_length=1)]
@@ -376,9 +379,14 @@ def plan_step(
     infusion_end: datetime,
     tz: ZoneInfo,
     quiet: QuietHours | None = None,
+    course_start: datetime | None = None,
 ) -> Planned:
-    """When one step falls due and when its window closes, in UTC."""
-    anchor = infusion_end if step.anchor == "infusion_end" else infusion_start
+    """When one step falls due and when its window closes, in UTC (a course-anchored step
+    counts from `course_start`, the course's first infusion; by default this one)."""
+    anchor = {
+        "infusion_end": infusion_end,
+        "course_start": course_start or infusion_start,
+    }.get(step.anchor, infusion_start)
     if step.align_local_time is None:
         due = anchor + timedelta(minutes=step.offset_minutes)
     else:

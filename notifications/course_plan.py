@@ -8,7 +8,10 @@ reminders, PHQ-9 asked 18 times between day -1 and day 39, every gap shorter tha
 1. Each step is timed by `cadence.plan_step` (the patient's wall clock, quiet hours).
 2. A step after an infusion that falls due once the next infusion has started is
    superseded by that infusion's own steps; one whose window runs into the next infusion
-   closes when it starts (an answer after it would be about the next infusion).
+   closes when it starts (an answer after it would be about the next infusion). A step
+   anchored on the course's start (`course_start`: the validated measures, every 15 days)
+   is asked once per course and superseded only by the next course, so an induction's
+   response is measured two weeks after it began, two days after its sixth infusion.
 3. No instrument is asked inside its recall window (docs/clinical/INSTRUMENTS.md, "Recall
    windows"). The gap is measured from the EDGE of the earlier ask's answer window (when
    it closes; or the answer itself once answered) to the opening of the later ask's
@@ -40,11 +43,36 @@ MIN_OPEN = timedelta(hours=4)
 
 @dataclass(frozen=True)
 class InfusionSlot:
-    """One infusion of the schedule: its id and actual (or planned) start and end, UTC."""
+    """One infusion of the schedule: its id, actual (or planned) start and end, UTC, and
+    the treatment course it was recorded in, if any."""
 
     id: str
     start: datetime
     end: datetime
+    course: str | None = None
+
+
+# Infusions further apart than this start a new course when none was recorded (the
+# course engine's default, AFTERGLOW_COURSE_GAP_DAYS: outcomes/selectors/courses.py).
+COURSE_GAP = timedelta(days=10)
+
+
+def course_firsts(
+    ordered: Sequence[InfusionSlot], gap: timedelta = COURSE_GAP
+) -> list[InfusionSlot]:
+    """The first infusion of each course, in time order: a recorded course groups its
+    infusions; otherwise a gap longer than `gap` after an infusion starts a new one."""
+    firsts: list[InfusionSlot] = []
+    prev: InfusionSlot | None = None
+    for slot in ordered:
+        same = prev is not None and (
+            (slot.course is not None and slot.course == prev.course)
+            or ((slot.course is None or prev.course is None) and slot.start - prev.end <= gap)
+        )
+        if not same:
+            firsts.append(slot)
+        prev = slot
+    return firsts
 
 
 @dataclass(frozen=True)
@@ -113,14 +141,24 @@ def _candidates(
     tz: ZoneInfo,
     quiet: QuietHours | None,
     out: CoursePlan,
+    course_gap: timedelta,
 ) -> list[Ask]:
-    """Every infusion's steps, timed, with supersession by the next infusion (rule 2)."""
+    """Every infusion's steps, timed, with supersession by the next infusion (rule 2); a
+    course-anchored step once per course, superseded by the next course."""
     ordered = sorted(infusions, key=lambda s: (s.start, s.id))
+    firsts = course_firsts(ordered, course_gap)
     found: list[Ask] = []
     for i, slot in enumerate(ordered):
-        nxt = ordered[i + 1].start if i + 1 < len(ordered) else None
+        first = slot in firsts
+        later = [f.start for f in firsts if f.start > slot.start]
         for sourced in steps:
             step = sourced.step
+            if step.anchor == "course_start":
+                if not first:
+                    continue  # asked once per course, from its first infusion
+                nxt = later[0] if later else None
+            else:
+                nxt = ordered[i + 1].start if i + 1 < len(ordered) else None
             timed = plan_step(
                 step, infusion_start=slot.start, infusion_end=slot.end, tz=tz, quiet=quiet
             )
@@ -138,7 +176,9 @@ def _candidates(
                             step.key,
                             step.instruments,
                             timed.due_at,
-                            "superseded by the next infusion",
+                            "superseded by the next course"
+                            if step.anchor == "course_start"
+                            else "superseded by the next infusion",
                         )
                     )
                     continue
@@ -198,6 +238,7 @@ def plan_course(  # noqa: C901 - the four rules above, one branch each
     recall_hours: Mapping[str, int],
     answers: Mapping[str, Iterable[datetime]] | None = None,
     made: Mapping[tuple[str | None, str], Made] | None = None,
+    course_gap: timedelta = COURSE_GAP,
 ) -> CoursePlan:
     """The schedule of a patient's infusions as one plan (rules in the module's docstring).
     `answers` maps an instrument to when the patient answered it; `made` holds the asks
@@ -213,7 +254,7 @@ def plan_course(  # noqa: C901 - the four rules above, one branch each
             for code in m.instruments:
                 edges.add(code, m.edge, m.edge, f"step '{m.step_key}'")
     momentary: dict[str, list[tuple[datetime, datetime, str, str]]] = {}
-    candidates = _candidates(infusions, steps, tz, quiet, out)
+    candidates = _candidates(infusions, steps, tz, quiet, out, course_gap)
     # Baselines first (an outcome is judged against them), then the rest, each in time order.
     for ask in [a for a in candidates if a.baseline] + [a for a in candidates if not a.baseline]:
         if (ask.infusion_id, ask.step_key) in made:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+
 from accounts.errors import DomainValidationError
 from accounts.models import Clinic
 
@@ -115,6 +117,7 @@ def cadence_preview(
         tz=ZoneInfo(course.timezone),
         quiet=course.quiet,
         recall_hours=recall,
+        course_gap=timedelta(days=settings.AFTERGLOW_COURSE_GAP_DAYS),
     )
     checks: dict[tuple[str, str], list[RecallCheck]] = {}
     last_close: dict[str, datetime] = {}

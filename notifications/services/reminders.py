@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -104,7 +105,12 @@ def course_schedule(
     """What the patient's plans ask around these infusions, as one schedule
     (notifications/course_plan.py), given the asks already made and their answers."""
     recall = instrument_recall_hours(clinic=patient.clinic)
-    slots = [InfusionSlot(str(i.pk), *infusion_times(i)) for i in infusions]
+    slots = [
+        InfusionSlot(
+            str(i.pk), *infusion_times(i), course=str(i.course_id) if i.course_id else None
+        )
+        for i in infusions
+    ]
     longest = max((recall.get(c, 0) for s in steps for c in s.step.instruments), default=0)
     since = min((s.start for s in slots), default=timezone.now()) - timedelta(hours=longest)
     codes = {c for s in steps for c in s.step.instruments if recall.get(c, 0) > 0}
@@ -116,6 +122,7 @@ def course_schedule(
         recall_hours=recall,
         answers=_answers(patient, since, codes) if codes else {},
         made=made,
+        course_gap=timedelta(days=settings.AFTERGLOW_COURSE_GAP_DAYS),
     )
 
 

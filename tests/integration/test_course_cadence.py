@@ -67,7 +67,9 @@ def test_a_six_infusion_induction_asks_no_instrument_inside_its_recall_window(pa
     assert len(rows) < 48
     first = NOW + timedelta(days=INDUCTION_DAYS[0])
     phq9 = [r for r in asks_of(rows, "PHQ-9") if r.due_at < first + timedelta(days=39)]
-    assert [r.step_key for r in phq9] == ["baseline", "day-15"]
+    # Day -1, and two days after the sixth infusion (the course's day 14): its response.
+    assert [r.step_key for r in phq9] == ["baseline", "course-14", "course-30"]
+    assert {r.infusion_id for r in phq9} == {rows[0].infusion_id}
     # Every infusion keeps a baseline of the momentary measure.
     assert len([r for r in rows if r.step_key == "baseline"]) == 6
 
@@ -85,8 +87,8 @@ def test_ptsd_is_asked_pcl5_at_baseline_and_monthly():
     infusion_schedule(patient=patient, scheduled_at=NOW + timedelta(days=2))
     assert [r.step_key for r in asks_of(planned(patient), "PCL-5")] == [
         "baseline",
-        "day-31",
-        "day-62",
+        "course-30",
+        "course-61",
     ]
 
 
@@ -123,9 +125,9 @@ def test_several_conditions_get_one_merged_plan():
 
 def test_an_answer_inside_the_recall_drops_the_planned_ask(patient):
     infusion = give_infusion(patient, NOW - timedelta(days=5))
-    day15 = Reminder.objects.get(infusion=infusion, step_key="day-15")
-    assert "PHQ-9" in day15.instruments
-    # An extra PHQ-9 answered today (on the clinic's tablet, say): 10 days before day 15.
+    day14 = Reminder.objects.get(infusion=infusion, step_key="course-14")
+    assert "PHQ-9" in day14.instruments
+    # An extra PHQ-9 answered today (on the clinic's tablet, say): 9 days before day 14.
     checkin_submit(
         patient=patient,
         check_in_id=uuid.uuid4(),
@@ -133,9 +135,9 @@ def test_an_answer_inside_the_recall_drops_the_planned_ask(patient):
         responses=[ResponseInput("PHQ-9", "1", phq9_total(8))],
         now=NOW,
     )
-    day15.refresh_from_db()
-    assert day15.instruments == ["MOOD"]
-    assert "PHQ-9 not asked: answered is inside its 14-day recall" in day15.reason
+    day14.refresh_from_db()
+    assert day14.instruments == ["MOOD"]
+    assert "PHQ-9 not asked: answered is inside its 14-day recall" in day14.reason
     # The next PHQ-9 is at least 14 days after the answer.
     later = [r for r in asks_of(planned(patient), "PHQ-9") if r.due_at > NOW]
     assert later and later[0].due_at - NOW >= timedelta(days=14)
@@ -263,7 +265,7 @@ def test_the_preview_lists_every_reminder_with_its_recall_check_and_the_burden(p
     body = resp.json()
     assert all(c["ok"] for r in body["reminders"] for c in r["recall"])
     phq9 = [r for r in body["reminders"] if "PHQ-9" in r["instruments"]]
-    assert [(r["infusion"], r["step_key"]) for r in phq9[:2]] == [(0, "baseline"), (5, "day-15")]
+    assert [(r["infusion"], r["step_key"]) for r in phq9[:2]] == [(0, "baseline"), (0, "course-14")]
     second = next(c for c in phq9[1]["recall"] if c["instrument"] == "PHQ-9")
     assert second["recall_hours"] == 336 and second["gap_hours"] >= 336
     assert any("superseded" in s["reason"] for s in body["skipped"])

@@ -30,13 +30,24 @@ def test_default_plan_is_valid_and_ordered():
         "hour-4",
         "day-1",
         "day-2",
-        *(f"day-{d}" for d in (7, 15, 22, 30, 37, 45, 52, 60, 67, 75, 82)),
+        "day-7",
+        "course-14",
+        "day-22",
+        "course-30",
+        "day-38",
+        "course-46",
+        "day-53",
+        "course-61",
+        "day-68",
+        "course-76",
+        "day-83",
     ]
-    # PHQ-9 every 15 days (14-day recall + the 24-hour window), up to 12 weeks.
+    # PHQ-9 every 15-16 days of the course (14-day recall + the 24-hour window), to 12 weeks.
     assert [s.key for s in steps if "PHQ-9" in s.instruments] == [
         "baseline",
-        *(f"day-{d}" for d in (15, 30, 45, 60, 75)),
+        *(f"course-{d}" for d in (14, 30, 46, 61, 76)),
     ]
+    assert {s.anchor for s in steps if s.key.startswith("course-")} == {"course_start"}
 
 
 def test_phq9_twice_within_two_weeks_is_refused():

@@ -63,7 +63,9 @@ REFUSED = {
             "steps.0.colour": [("unknown_field", "Unknown field 'colour'.")],
             "steps.0.zeta": [("unknown_field", "Unknown field 'zeta'.")],
             "steps.0.key": [KEY],
-            "steps.0.anchor": [("invalid_choice", "One of infusion_start, infusion_end.")],
+            "steps.0.anchor": [
+                ("invalid_choice", "One of infusion_start, infusion_end, course_start.")
+            ],
             "steps.0.offset_minutes": [OFFSET],
             "steps.0.window_hours": [WINDOW],
             "steps.0.instruments": [INSTRUMENTS],

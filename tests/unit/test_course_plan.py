@@ -17,6 +17,7 @@ from notifications.course_plan import (
     Made,
     SourcedStep,
     burden_per_week,
+    course_firsts,
     merge_steps,
     plan_course,
 )
@@ -79,9 +80,11 @@ def test_the_induction_asks_no_instrument_inside_its_recall_window():
     assert len(plan.asks) < 48
     assert [(a.infusion_id, a.step_key) for a in phq9[:3]] == [
         ("i0", "baseline"),  # day -1
-        ("i5", "day-15"),  # day 26: two weeks after the induction's last infusion
-        ("i5", "day-30"),
+        ("i0", "course-14"),  # two days after the induction's sixth infusion: its response
+        ("i0", "course-30"),
     ]
+    # The course's steps are not superseded by its own later infusions.
+    assert not any(s.step_key.startswith("course-") for s in plan.skipped)
 
 
 def test_a_step_after_the_next_infusion_started_is_superseded():
@@ -119,10 +122,10 @@ def test_an_answer_inside_the_recall_drops_the_ask_and_says_why():
     slots = induction(FIRST, days=(0,))
     answered = {"PHQ-9": [FIRST + timedelta(days=5)]}  # an in-clinic PHQ-9 on day 5
     plan = schedule(slots, answers=answered)
-    day15 = next(a for a in plan.asks if a.step_key == "day-15")
-    assert "PHQ-9" not in day15.instruments
-    assert "MOOD" in day15.instruments
-    assert "PHQ-9 not asked: answered is inside its 14-day recall" in day15.reason
+    day14 = next(a for a in plan.asks if a.step_key == "course-14")
+    assert "PHQ-9" not in day14.instruments
+    assert "MOOD" in day14.instruments
+    assert "PHQ-9 not asked: answered is inside its 14-day recall" in day14.reason
     assert_no_recall_overlap(plan.asks)
 
 
@@ -160,7 +163,7 @@ def test_a_missed_ask_blocks_nothing():
     slots = induction(FIRST, days=(0,))
     made = {("i0", "baseline"): Made("i0", "baseline", ("PHQ-9", "MOOD"), None)}
     plan = schedule(slots, made=made)
-    assert "PHQ-9" in next(a for a in plan.asks if a.step_key == "day-15").instruments
+    assert "PHQ-9" in next(a for a in plan.asks if a.step_key == "course-14").instruments
 
 
 def test_a_momentary_measure_is_asked_once_when_two_infusions_windows_overlap():
@@ -245,7 +248,7 @@ def test_acute_suicidality_asks_a_short_recall_ideation_item_in_the_first_week()
 
 def test_ptsd_asks_pcl5_at_baseline_and_monthly():
     asks = [s["key"] for s in templates()["ptsd"].steps if "PCL-5" in s["instruments"]]
-    assert asks == ["baseline", "day-31", "day-62"]
+    assert asks == ["baseline", "course-30", "course-61"]
 
 
 def test_a_missing_licensed_instrument_is_substituted_or_dropped_and_said():
@@ -273,7 +276,9 @@ def test_the_default_plan_asks_validated_measures_past_day_28_and_within_budget(
     slots = induction(FIRST, days=(0,))
     plan = schedule(slots)
     phq9_days = [(a.due_at - slots[0].end).days for a in plan.asks if "PHQ-9" in a.instruments]
-    assert phq9_days[1:] == [14, 29, 44, 59, 74]  # day 15, 30, ... at 10:00 local
+    # Days 14, 30, 46, 61 and 76 of the course at 10:00 local (the infusion began at
+    # 10:00, so day 14 is 13 days 23 h after it ended).
+    assert phq9_days[1:] == [13, 29, 45, 60, 75]
     # Onset: something is asked within hours, and validated before day 14 is over.
     assert plan.asks[1].due_at - slots[0].end == timedelta(hours=4)
     weeks = burden_per_week([a.due_at for a in plan.asks], slots[0].end, 8)
@@ -315,3 +320,29 @@ def test_every_condition_together_stays_within_twelve_asks_in_eight_weeks():
     slots = induction(FIRST)
     plan = plan_course(infusions=slots, steps=merged, tz=NY, quiet=QUIET, recall_hours=RECALL)
     assert sum(burden_per_week([a.due_at for a in plan.asks], slots[-1].end, 8)) <= 12
+
+
+def test_courses_are_the_recorded_ones_else_a_gap_of_more_than_ten_days():
+    day = timedelta(days=1)
+    slot = lambda n, d, course=None: InfusionSlot(  # noqa: E731
+        n, FIRST + d * day, FIRST + d * day + timedelta(minutes=40), course
+    )
+    by_gap = [slot("a", 0), slot("b", 9), slot("c", 20)]
+    assert [s.id for s in course_firsts(by_gap)] == ["a", "c"]
+    recorded = [slot("a", 0, "x"), slot("b", 2, "y"), slot("c", 20, "y")]
+    assert [s.id for s in course_firsts(recorded)] == ["a", "b"]
+
+
+def test_a_course_step_is_superseded_by_the_next_course_not_by_its_own_infusions():
+    booster = induction(FIRST, days=(50,))[0]
+    slots = [*induction(FIRST), InfusionSlot("b0", booster.start, booster.end)]
+    plan = schedule(slots)
+    course_asks = [(a.infusion_id, a.step_key) for a in plan.asks if "PHQ-9" in a.instruments]
+    assert ("i0", "course-14") in course_asks and ("i0", "course-30") in course_asks
+    # Day 46 is inside the recall of the booster's baseline (day 49), which wins; day 61 is
+    # after the booster course began: superseded.
+    assert ("i0", "course-46") not in course_asks
+    skipped = {(s.infusion_id, s.step_key): s.reason for s in plan.skipped}
+    assert skipped[("i0", "course-61")] == "superseded by the next course"
+    assert ("b0", "baseline") in course_asks and ("b0", "course-14") in course_asks
+    assert_no_recall_overlap(plan.asks)
