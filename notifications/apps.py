@@ -8,6 +8,6 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         # The one edge between the domain apps: outcomes announces, notifications listens.
         # Imported here because models may be imported only once the registry is ready.
-        from . import subscribers
+        from . import checks, subscribers  # noqa: F401 - checks register on import
 
         subscribers.connect()

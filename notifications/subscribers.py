@@ -12,9 +12,11 @@ from .services.care_team import (
     alert_notice_key,
     care_team_and_on_call,
     care_team_notify,
+    care_team_of,
     follow_up_notice_key,
     follow_up_recipients,
     on_call_for,
+    with_capturer,
 )
 from .services.plan_store import instrument_recall_hours
 from .services.probes import probes_consider, screener_add
@@ -64,15 +66,23 @@ def on_alerts_raised(event: events.SafetyAlertsRaised) -> int:
     # several): one page to answer, not seven, graded by the highest level among them.
     level = AlertLevel.worst(a.level for a in event.alerts)
     top = next(a for a in event.alerts if a.level == level)
-    key = alert_notice_key(top.check_in_id, 0)
-    if level == AlertLevel.LOW:
-        # Reviewed within a working day: a plain notice, no page (it escalates, paging
-        # on-call, only if nobody has acknowledged it by its review time).
-        return care_team_notify(patient=event.patient, dedupe_key=key, alert=top)
-    # High: the on-call list is paged at once, with the care team; moderate: the care team.
-    recipients = care_team_and_on_call(event.patient) if level == AlertLevel.HIGH else None
+    key = alert_notice_key(top)
+    # High: the on-call list is paged at once, with the care team; else the care team. On
+    # the clinic's tablet, the staff member who handed it over too: the patient, told to
+    # tell them, is with them now.
+    team = (
+        care_team_and_on_call(event.patient)
+        if level == AlertLevel.HIGH
+        else care_team_of(event.patient)
+    )
     return care_team_notify(
-        patient=event.patient, dedupe_key=key, urgent=True, recipients=recipients, alert=top
+        patient=event.patient,
+        dedupe_key=key,
+        # Low is reviewed within a working day: a plain notice, no page (it escalates,
+        # paging on-call, only if nobody has acknowledged it by its review time).
+        urgent=level != AlertLevel.LOW,
+        recipients=with_capturer(team, top.check_in),
+        alert=top,
     )
 
 
@@ -85,15 +95,15 @@ def on_alert_escalated(event: events.SafetyAlertEscalated) -> int:
         return care_team_notify(
             patient=alert.patient,
             recipients=follow_up_recipients(alert),
-            dedupe_key=follow_up_notice_key(alert.check_in_id, alert.escalation_level),
+            dedupe_key=follow_up_notice_key(alert),
             alert=alert,
         )
     return care_team_notify(
         patient=alert.patient,
         urgent=True,
         recipients=on_call_for(alert.patient),
-        # Alerts of one check-in share a key: one notice per level, not per rule.
-        dedupe_key=alert_notice_key(alert.check_in_id, alert.escalation_level),
+        # Alerts of one check-in and level share a key: one notice per step, not per rule.
+        dedupe_key=alert_notice_key(alert),
         alert=alert,
     )
 

@@ -75,7 +75,8 @@ class SafetyAlertsRaised:
 class SafetyAlertEscalated:
     """Nobody acknowledged the alert in time (it is open), or, acknowledged, nobody
     documented its follow-up in time (it is acknowledged); `alert.escalation_level` is the
-    new level."""
+    new level. Announced once per check-in and pass: for the highest-level alert of those
+    of its check-in that escalated together (in the same status)."""
 
     alert: SafetyAlert
 
@@ -95,11 +96,17 @@ class SafetyScreenerWanted:
 
 @dataclass(frozen=True)
 class SafetyAlertAcknowledged:
+    """The alert was acknowledged, and with it its check-in's open alerts at the same or
+    a lower level (announced once, for the alert acted on)."""
+
     alert: SafetyAlert
 
 
 @dataclass(frozen=True)
 class SafetyAlertResolved:
+    """The alert was resolved, with its check-in's unresolved alerts at the same or a lower
+    level (announced once, for the alert acted on)."""
+
     alert: SafetyAlert
 
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -417,6 +418,32 @@ class AlertLevel(models.TextChoices):
         order = list(cls)
         return max((cls(level) for level in levels), key=order.index)
 
+    @classmethod
+    def up_to(cls, level: str) -> list[str]:
+        """`level` and every lower one: the alerts of a check-in that acting on an alert of
+        `level` also covers (services/safety.py)."""
+        order = list(cls)
+        return [lv.value for lv in order[: order.index(cls(level)) + 1]]
+
+
+CRISIS_RESOURCE_KEYS = frozenset({"name", "contact", "description"})
+MAX_CRISIS_RESOURCES = 10
+
+
+def crisis_resource_error(entry: object) -> str | None:
+    """Why `entry` cannot be shown to a patient as a crisis resource, or None: an object
+    with a non-empty "name" and "contact" and, optionally, a "description", all text
+    (other keys are not shown)."""
+    if not isinstance(entry, dict):
+        return 'Each crisis resource is an object: {"name": ..., "contact": ...}.'
+    for key in ("name", "contact"):
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            return f'"{key}" is required, as text.'
+    if not isinstance(entry.get("description", ""), str):
+        return '"description" is text.'
+    return None
+
 
 class ClinicSafetySettings(models.Model):
     """How a clinic handles safety alerts: crisis resources shown to the patient, how long an
@@ -479,6 +506,24 @@ class ClinicSafetySettings(models.Model):
 
     def __str__(self) -> str:
         return f"Safety settings of {self.clinic_id}"
+
+    def clean(self) -> None:
+        """The crisis resources' shape (full_clean: the Django admin's form). A stored
+        malformed value is still never shown (services/safety.py skips bad entries)."""
+        value = self.crisis_resources
+        if not isinstance(value, list):
+            raise ValidationError({"crisis_resources": "A list of crisis resources."})
+        if len(value) > MAX_CRISIS_RESOURCES:
+            raise ValidationError(
+                {"crisis_resources": f"At most {MAX_CRISIS_RESOURCES} crisis resources."}
+            )
+        problems = [
+            f"Entry {i}: {problem}"
+            for i, entry in enumerate(value)
+            if (problem := crisis_resource_error(entry)) is not None
+        ]
+        if problems:
+            raise ValidationError({"crisis_resources": problems})
 
 
 class SafetyAlert(models.Model):

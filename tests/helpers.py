@@ -293,7 +293,12 @@ MATRIX = [
     ),
     ("get", "/api/v1/alerts/{alert_a}/", None, STAFF_ONLY_HEALTH),
     ("post", "/api/v1/alerts/{alert_a}/acknowledge/", None, STAFF_ONLY_HEALTH),
-    ("post", "/api/v1/alerts/{alert_a}/resolve/", None, STAFF_ONLY_HEALTH),
+    (
+        "post",
+        "/api/v1/alerts/{alert_a}/resolve/",
+        lambda w: {"note": "Called back; safety plan reviewed."},
+        STAFF_ONLY_HEALTH,
+    ),
     ("get", "/api/v1/audit-events/", None, _everyone(403, anonymous=401, admin_x=200)),
     ("get", "/api/v1/me/consents/", None, PATIENT_ONLY),
     (

@@ -472,13 +472,56 @@ class SafetyNoticeSerializer(serializers.Serializer):
     )
 
 
-class CheckInSubmittedSerializer(CheckInSerializer):
+class _SafetyNoticeMixin(serializers.Serializer):
     safety = serializers.SerializerMethodField()
-
-    class Meta(CheckInSerializer.Meta):
-        fields = [*CheckInSerializer.Meta.fields, "safety"]
 
     @extend_schema_field(SafetyNoticeSerializer(allow_null=True))
     def get_safety(self, obj) -> dict | None:
         notice = safety_notice_for(obj)
         return SafetyNoticeSerializer(notice).data if notice else None
+
+
+class CheckInSubmittedSerializer(_SafetyNoticeMixin, CheckInSerializer):
+    class Meta(CheckInSerializer.Meta):
+        fields = [*CheckInSerializer.Meta.fields, "safety"]
+
+
+class CheckInCapturedClinicalSerializer(CheckInSubmittedSerializer):
+    """A tablet check-in as a clinician of the patient's clinic gets it back: the phone's
+    response (answers and scores)."""
+
+    access = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=["clinical"]))
+    def get_access(self, obj) -> str:
+        return "clinical"
+
+    class Meta(CheckInSubmittedSerializer.Meta):
+        fields = ["access", *CheckInSubmittedSerializer.Meta.fields]
+
+
+class CheckInReceiptSerializer(_SafetyNoticeMixin, serializers.ModelSerializer):
+    """A tablet check-in as a clinic admin gets it back: a receipt and the patient's safety
+    notice, no answers or scores (an admin cannot read the patient's check-ins either)."""
+
+    access = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=["administrative"]))
+    def get_access(self, obj) -> str:
+        return "administrative"
+
+    class Meta:
+        model = CheckIn
+        fields = ["access", "id", "answered_at", "received_at", "source", "safety"]
+        extra_kwargs = CheckInSerializer.Meta.extra_kwargs
+
+
+# A clinician capturing on the tablet sees the scores; a clinic admin a receipt only.
+CheckInCapturedSerializer = PolymorphicProxySerializer(
+    component_name="CheckInCaptured",
+    serializers={
+        "clinical": CheckInCapturedClinicalSerializer,
+        "administrative": CheckInReceiptSerializer,
+    },
+    resource_type_field_name="access",
+)

@@ -139,6 +139,11 @@ class _AlertActionView(generics.GenericAPIView):
     post=extend_schema(
         operation_id="alerts_acknowledge",
         summary="Acknowledge an alert: escalation stops",
+        description=(
+            "Also acknowledges the open alerts of the same check-in at the same or a lower "
+            "level (each with its own history row); a higher one stays open. 400 `not_open` "
+            "for an alert that is not open."
+        ),
         request=AlertActionSerializer,
         responses={200: SafetyAlertSerializer},
         tags=["alerts"],
@@ -152,6 +157,12 @@ class AlertAcknowledgeView(_AlertActionView):
     post=extend_schema(
         operation_id="alerts_resolve",
         summary="Resolve an alert, with a note",
+        description=(
+            "Also resolves the unresolved alerts of the same check-in at the same or a lower "
+            "level. The note is the follow-up of those that have none documented: without "
+            "one, 400 `follow_up_required` on `note` (nothing changes) unless every one "
+            "has. 400 `already_resolved` for a resolved alert."
+        ),
         request=AlertActionSerializer,
         responses={200: SafetyAlertSerializer},
         tags=["alerts"],
@@ -166,9 +177,11 @@ class AlertResolveView(_AlertActionView):
         operation_id="alerts_follow_up",
         summary="Document an acknowledged alert's follow-up: its escalation stops",
         description=(
-            "Once per alert. 400 `blank` on `note` without text; 400 `not_acknowledged` "
-            "for an alert that is open or resolved; 400 `already_followed_up` when it is "
-            "documented already. Resolving an alert with a note also counts as its follow-up."
+            "Once per alert; also documents it for the acknowledged alerts of the same "
+            "check-in at the same or a lower level still without one. 400 `blank` on `note` "
+            "without text; 400 `not_acknowledged` for an alert that is open or resolved; 400 "
+            "`already_followed_up` when it is documented already. Resolving an alert with a "
+            "note also counts as its follow-up."
         ),
         request=AlertFollowUpSerializer,
         responses={200: SafetyAlertSerializer},

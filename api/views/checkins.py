@@ -5,6 +5,7 @@ one response shape, so the two cannot drift apart."""
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from outcomes.models import Patient
 from outcomes.selectors import access_checkin
@@ -12,26 +13,39 @@ from outcomes.services import checkin_submit
 from outcomes.services.checkins import ResponseInput
 
 from ..serializers import (
+    CheckInCapturedSerializer,
     CheckInSubmitSerializer,
     CheckInSubmittedSerializer,
     ConflictErrorSerializer,
 )
 
-SUBMIT_RESPONSES = {
-    201: CheckInSubmittedSerializer,
-    200: OpenApiResponse(CheckInSubmittedSerializer, description="A retry: the stored check-in."),
-    409: OpenApiResponse(
-        ConflictErrorSerializer,
-        description="`idempotency_key_reused`: this `id` was already used for another "
-        "submission (other answers, another patient, or captured on another device).",
-    ),
-}
+
+def _submit_responses(body) -> dict:
+    return {
+        201: body,
+        200: OpenApiResponse(body, description="A retry: the stored check-in."),
+        409: OpenApiResponse(
+            ConflictErrorSerializer,
+            description="`idempotency_key_reused`: this `id` was already used for another "
+            "submission (other answers, another patient, or captured on another device).",
+        ),
+    }
 
 
-def check_in_submitted(request, *, patient: Patient, captured_by=None) -> Response:
+SUBMIT_RESPONSES = _submit_responses(CheckInSubmittedSerializer)
+CAPTURE_RESPONSES = _submit_responses(CheckInCapturedSerializer)
+
+
+def check_in_submitted(
+    request,
+    *,
+    patient: Patient,
+    captured_by=None,
+    serializer_class: type[Serializer] = CheckInSubmittedSerializer,
+) -> Response:
     """Parse the body, submit it for `patient` (captured on the clinic's tablet by
     `captured_by`, or on the patient's phone when None) and render the check-in with its
-    safety notice: 201 when stored now, 200 for a retry."""
+    safety notice by `serializer_class`: 201 when stored now, 200 for a retry."""
     s = CheckInSubmitSerializer(data=request.data)
     s.is_valid(raise_exception=True)
     data = s.validated_data
@@ -50,6 +64,6 @@ def check_in_submitted(request, *, patient: Patient, captured_by=None) -> Respon
         # service just wrote (its responses and alerts are already on the instance).
         check_in = access_checkin(patient=patient, check_in_id=check_in.id)
     return Response(
-        CheckInSubmittedSerializer(check_in).data,
+        serializer_class(check_in).data,
         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
     )

@@ -21,6 +21,8 @@ from ..filters import CheckInFilter, PatientFilter
 from ..pagination import ListPagination, TimeSeriesCursorPagination
 from ..permissions import IsStaffWithRole
 from ..serializers import (
+    CheckInCapturedClinicalSerializer,
+    CheckInReceiptSerializer,
     CheckInSubmitSerializer,
     EnrolmentCodeSerializer,
     PatientAnySerializer,
@@ -31,7 +33,7 @@ from ..serializers import (
     PatientUpdateSerializer,
     StaffCheckInSerializer,
 )
-from .checkins import SUBMIT_RESPONSES, check_in_submitted
+from .checkins import CAPTURE_RESPONSES, check_in_submitted
 
 
 def _patient_body(user, patient) -> dict:
@@ -211,12 +213,24 @@ class PatientCheckInListCreateView(generics.ListAPIView):
             "retry from the same staff member with the same `id` and content returns the "
             "stored check-in with 200; the same `id` with other content, or first used by the "
             "patient's phone or another staff member, is a 409. A withdrawn or erased "
-            "patient, or `answered_at` in the future: 400, nothing stored."
+            "patient, or `answered_at` in the future or more than 12 hours ago (the "
+            "tablet is used at the visit): 400, nothing stored. A clinician of the "
+            "patient's clinic gets the check-in back with its answers and scores "
+            "(`access` clinical); a clinic admin, who cannot read them, a receipt with the "
+            "safety notice (`access` administrative)."
         ),
         request=CheckInSubmitSerializer,
-        responses=SUBMIT_RESPONSES,
+        responses=CAPTURE_RESPONSES,
         tags=["patients"],
     )
     def post(self, request, patient_id):
         patient = access_patient(user=request.user, patient_id=patient_id, roles=CAPTURE_ROLES)
-        return check_in_submitted(request, patient=patient, captured_by=request.user)
+        clinical = patient.clinic_id in clinic_ids_for(user=request.user, roles=HEALTH_DATA_ROLES)
+        return check_in_submitted(
+            request,
+            patient=patient,
+            captured_by=request.user,
+            serializer_class=(
+                CheckInCapturedClinicalSerializer if clinical else CheckInReceiptSerializer
+            ),
+        )

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from accounts.models import Role
-from outcomes.models import AlertLevel, ClinicSafetySettings, Patient, SafetyAlert
+from outcomes.models import AlertLevel, CheckIn, ClinicSafetySettings, Patient, SafetyAlert
 
 from ..channels import Target, channel_targets
 from ..models import Channel, Delivery, DeliveryKind
@@ -25,14 +25,19 @@ User = get_user_model()
 logger = logging.getLogger(__name__)
 
 
-def alert_notice_key(check_in_id, level: int) -> str:
-    """Alerts of one check-in share a key per escalation level: one page, not one per rule."""
-    return f"alert:{check_in_id}:{level}"
+def alert_notice_key(alert: SafetyAlert) -> str:
+    """The notice of an open alert, first (escalation step 0) or escalated. Alerts of one
+    check-in and level run on one clock (raised together, acknowledged together), so they
+    share a key per step: one page, not one per rule. Each level runs its own clock (high
+    10 minutes, moderate 30, low the next working day), so the level is in the key: a low
+    alert's first escalation after the moderate one's is a page, not a duplicate of it."""
+    return f"alert:{alert.check_in_id}:{alert.level}:{alert.escalation_level}"
 
 
-def follow_up_notice_key(check_in_id, level: int) -> str:
-    """An overdue follow-up's notice: apart from the pages, once per check-in and level."""
-    return f"follow-up:{check_in_id}:{level}"
+def follow_up_notice_key(alert: SafetyAlert) -> str:
+    """An overdue follow-up's notice: apart from the pages, once per check-in, level (each
+    has its own follow-up deadline) and escalation step."""
+    return f"follow-up:{alert.check_in_id}:{alert.level}:{alert.escalation_level}"
 
 
 def _clinicians(patient: Patient):
@@ -68,6 +73,16 @@ def care_team_and_on_call(patient: Patient) -> list:
     for user in on_call_for(patient):
         people.setdefault(user.pk, user)
     return list(people.values())
+
+
+def with_capturer(people: list, check_in: CheckIn) -> list:
+    """`people` and, for a check-in on the clinic's tablet, the staff member who handed it
+    over: the patient is with them now (they are told to tell them), each person once."""
+    by_pk = {u.pk: u for u in people}
+    capturer = check_in.captured_by if check_in.captured_by_id else None
+    if capturer is not None and capturer.is_active:
+        by_pk.setdefault(capturer.pk, capturer)
+    return list(by_pk.values())
 
 
 def follow_up_recipients(alert: SafetyAlert) -> list:

@@ -3,6 +3,7 @@
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+from django.db.models import F
 
 
 def backfill_levels(apps, schema_editor):
@@ -11,6 +12,18 @@ def backfill_levels(apps, schema_editor):
     acknowledgements set no follow-up deadline, so no old alert starts escalating."""
     for name in ("SafetyAlert", "HistoricalSafetyAlert"):
         apps.get_model("outcomes", name).objects.filter(severity="urgent").update(level="high")
+
+
+def cap_high_acknowledgement(apps, schema_editor):
+    """The new high deadline is min(10, the clinic's existing acknowledge_within_minutes):
+    a clinic that asked for acknowledgement within 5 minutes must not have its high alerts
+    wait 10 (the field's default), and a row whose high level waits longer than moderate
+    would fail the order check (services/safety.py) on every later change of its settings,
+    whatever field was sent. History rows alike: each version stays one that was valid."""
+    for name in ("ClinicSafetySettings", "HistoricalClinicSafetySettings"):
+        apps.get_model("outcomes", name).objects.filter(
+            acknowledge_within_minutes__lt=F("high_acknowledge_within_minutes")
+        ).update(high_acknowledge_within_minutes=F("acknowledge_within_minutes"))
 
 
 class Migration(migrations.Migration):
@@ -171,4 +184,5 @@ class Migration(migrations.Migration):
             constraint=models.CheckConstraint(condition=models.Q(('followed_up_at__isnull', True), ('followed_up_by__isnull', False), _connector='OR'), name='alert_follow_up_documented'),
         ),
         migrations.RunPython(backfill_levels, migrations.RunPython.noop),
+        migrations.RunPython(cap_high_acknowledgement, migrations.RunPython.noop),
     ]

@@ -92,8 +92,19 @@ def _stale(row: InstrumentVersion | None) -> bool:
     return row is None or not _definition(row).text_included
 
 
+# A check-in on the clinic's tablet is answered at a visit, with the staff member who
+# handed it over: not a record of answers given days ago (a phone may sync late; the
+# tablet is in the clinic). 12 hours covers a long infusion day.
+CLINIC_CAPTURE_MAX_AGE_HOURS = 12
+
+
 def _validate(
-    *, patient: Patient, answered_at: datetime, responses: list[ResponseInput], now: datetime
+    *,
+    patient: Patient,
+    answered_at: datetime,
+    responses: list[ResponseInput],
+    now: datetime,
+    captured: bool,
 ) -> list[tuple[InstrumentVersion, Definition]]:
     errors: dict[str, list[tuple[str, str]]] = {}
     if patient.status != PatientStatus.ACTIVE:
@@ -103,6 +114,14 @@ def _validate(
     skew = timedelta(seconds=settings.AFTERGLOW_ANSWERED_AT_MAX_SKEW_SECONDS)
     if answered_at > now + skew:
         errors["answered_at"] = [("in_future", "answered_at lies in the future.")]
+    elif captured and answered_at < now - timedelta(hours=CLINIC_CAPTURE_MAX_AGE_HOURS):
+        errors["answered_at"] = [
+            (
+                "too_old_for_clinic",
+                "A check-in on the clinic's tablet is answered at the visit: answered_at "
+                f"must be within the last {CLINIC_CAPTURE_MAX_AGE_HOURS} hours.",
+            )
+        ]
     if not responses:
         errors["responses"] = [("empty", "A check-in answers at least one instrument.")]
     versions = active_versions(clinic_id=patient.clinic_id) if responses else {}
@@ -350,7 +369,13 @@ def checkin_submit(
     # first, so that a retry of a stored check-in still gets its 200 (say the patient
     # withdrew since) rather than a 400.
     try:
-        resolved = _validate(patient=patient, answered_at=answered_at, responses=responses, now=now)
+        resolved = _validate(
+            patient=patient,
+            answered_at=answered_at,
+            responses=responses,
+            now=now,
+            captured=captured_by is not None,
+        )
     except DomainValidationError:
         existing = CheckIn.objects.filter(id=check_in_id).first()
         if existing is not None:

@@ -11,6 +11,10 @@ interval; a low one is reviewed by the end of the next working day, with no page
 Once acknowledged, an alert still needs its follow-up documented by a deadline
 (`alert_follow_up`, or a resolution with a note), or it escalates again. The deadlines are
 the clinic's (ClinicSafetySettings), their defaults UNVERIFIED clinical choices.
+
+A check-in's alerts each run on their own level's clock, but are handled together: an
+action on one (acknowledge, follow-up, resolve) also applies to its check-in's alerts at the
+same or a lower level (`_with_siblings`).
 """
 
 from dataclasses import dataclass
@@ -22,18 +26,20 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from accounts.errors import DomainValidationError
-from accounts.history import history_record_change
 from accounts.models import Clinic
 from outcomes import events
 from outcomes.models import (
+    CRISIS_RESOURCE_KEYS,
     AlertLevel,
     AlertStatus,
     CheckIn,
+    CheckInSource,
     ClinicSafetySettings,
     InstrumentResponse,
     InstrumentVersion,
     Patient,
     SafetyAlert,
+    crisis_resource_error,
 )
 
 from ..instruments.schema import Definition
@@ -68,6 +74,20 @@ HIGH_RISK_MESSAGE = (
     "Your answers suggest you may be in danger right now. Please get help now: {contacts}. "
     "Do not wait for your clinic: it has been told, but it may not see this right away."
 )
+# A check-in on the clinic's tablet (source "clinic"): the patient is at the visit, with the
+# staff member who handed the tablet over (who is told too, care_team.py), so "the clinic
+# may not see this right away" is untrue; the crisis resources are for after they leave.
+IN_CLINIC_MESSAGE = (
+    "Your answers suggest you may be going through a very hard time. Please tell the staff "
+    "member who is with you now, before you leave: they are there to help. After your "
+    "visit, if you might act on thoughts of harming yourself, contact a crisis line or "
+    "emergency services."
+)
+IN_CLINIC_HIGH_RISK_MESSAGE = (
+    "Your answers suggest you may be in danger right now. Please tell the staff member who "
+    "is with you now, before you leave. If you are no longer at the clinic, get help now: "
+    "{contacts}."
+)
 # A worsening of at least this many minimal important differences against the previous
 # score of the same instrument tells the care team (a notice, not an alert). UNVERIFIED
 # clinical choice: configurable.
@@ -99,8 +119,18 @@ def _settings(patient: Patient) -> ClinicSafetySettings | None:
 
 
 def crisis_resources_for(patient: Patient) -> list[dict]:
+    """The clinic's crisis resources as the patient is shown them. An entry that cannot be
+    shown (stored around ClinicSafetySettings.clean(): a bare string, no contact) is
+    skipped, and with none usable the defaults apply: the check-in is already stored, and
+    its patient must see a way to get help, not an error."""
     row = _settings(patient)
-    return list(row.crisis_resources) if row and row.crisis_resources else DEFAULT_CRISIS_RESOURCES
+    stored = row.crisis_resources if row is not None else []
+    usable = [
+        {key: entry[key] for key in sorted(CRISIS_RESOURCE_KEYS) if key in entry}
+        for entry in (stored if isinstance(stored, list) else [])
+        if crisis_resource_error(entry) is None
+    ]
+    return usable or DEFAULT_CRISIS_RESOURCES
 
 
 def _defaults() -> ClinicSafetySettings:
@@ -220,20 +250,26 @@ def safety_evaluate(
     return alerts
 
 
-def _directive_message(resources: list[dict]) -> str:
-    contacts = "; ".join(
-        f"{r['name']} ({r['contact']})" if r.get("name") else str(r["contact"])
-        for r in resources
-        if r.get("contact")
-    )
-    if not contacts:
-        return _directive_message(DEFAULT_CRISIS_RESOURCES)
-    return HIGH_RISK_MESSAGE.format(contacts=contacts)
+def _contacts(resources: list[dict]) -> str:
+    """The resources as one line ("988 Suicide & Crisis Lifeline (Call or text 988); ...");
+    `resources` are crisis_resources_for's, each with its name and contact."""
+    return "; ".join(f"{r['name']} ({r['contact']})" for r in resources)
+
+
+def _message(*, level: str, source: str, resources: list[dict]) -> str:
+    if source == CheckInSource.CLINIC:
+        if level == AlertLevel.HIGH:
+            return IN_CLINIC_HIGH_RISK_MESSAGE.format(contacts=_contacts(resources))
+        return IN_CLINIC_MESSAGE
+    if level == AlertLevel.HIGH:
+        return HIGH_RISK_MESSAGE.format(contacts=_contacts(resources))
+    return NOT_MONITORED_MESSAGE
 
 
 def safety_notice_for(check_in: CheckIn) -> SafetyNotice | None:
     """What the patient is told after a submission that raised an alert (also on a retry):
-    after a high alert, to get help now; else that the clinic may not see it right away."""
+    after a high alert, to get help now; else that the clinic may not see it right away.
+    On the clinic's tablet, to tell the staff member who is with them now."""
     # No query when the submission just stored its alerts (checkin_submit fills the cache).
     alerts = list(check_in.safety_alerts.all())
     if not alerts:
@@ -241,9 +277,7 @@ def safety_notice_for(check_in: CheckIn) -> SafetyNotice | None:
     level = AlertLevel.worst(a.level for a in alerts)
     resources = crisis_resources_for(check_in.patient)
     return SafetyNotice(
-        message=(
-            _directive_message(resources) if level == AlertLevel.HIGH else NOT_MONITORED_MESSAGE
-        ),
+        message=_message(level=level, source=check_in.source, resources=resources),
         crisis_resources=resources,
         alerts=len(alerts),
         level=level,
@@ -255,7 +289,11 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
     alert: its review time), and again each interval until someone acknowledges it; and
     bring up every acknowledged alert whose follow-up is overdue, again every
     FOLLOW_UP_REPEAT until the follow-up is documented. Both wait in `next_escalation_at`.
-    Claims rows with SKIP LOCKED, so concurrent beats never notify twice for one level."""
+    Claims rows with SKIP LOCKED, so concurrent beats never notify twice for one level.
+
+    Alerts of one check-in escalating in the same pass are one notice (one page per
+    check-in, not one per rule): the event names the highest-level alert among them; a
+    lower one escalating on its own clock later is announced itself."""
     now = now or timezone.now()
     done = 0
     per_clinic: dict = {}
@@ -270,6 +308,7 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
                 .select_related("patient")
                 .order_by("next_escalation_at")[:batch_size]
             )
+            top: dict[tuple, SafetyAlert] = {}  # (check-in, status): its highest alert
             for alert in rows:
                 clinic_id = alert.patient.clinic_id
                 if clinic_id not in per_clinic:
@@ -281,35 +320,69 @@ def alerts_escalate_due(*, now: datetime | None = None, batch_size: int = 200) -
                     )
                 else:
                     alert.next_escalation_at = now + FOLLOW_UP_REPEAT
-                events.announce(events.SafetyAlertEscalated(alert=alert))
+                group = (alert.check_in_id, alert.status)
+                if group not in top or top[group].level != AlertLevel.worst(
+                    (alert.level, top[group].level)
+                ):
+                    top[group] = alert
             # Each escalation level is a history row too (by the system: no user).
             bulk_update_with_history(rows, SafetyAlert, ["escalation_level", "next_escalation_at"])
+            for alert in top.values():
+                events.announce(events.SafetyAlertEscalated(alert=alert))
         done += len(rows)
         if len(rows) < batch_size:
             return done
+
+
+def _with_siblings(alert: SafetyAlert, **filters) -> list[SafetyAlert]:
+    """`alert` and the alerts of its check-in at the same or a lower level matching
+    `filters`, locked, in id order (two clinicians acting on one check-in lock alike).
+
+    An action on an alert speaks for these siblings too: the clinician who acknowledges a
+    high C-SSRS alert has handled the patient, and its low siblings (with clocks of their
+    own) would otherwise page on-call the next working day. A higher sibling is left: it
+    asks for more than was done."""
+    return list(
+        SafetyAlert.objects.select_for_update(no_key=True)
+        .filter(check_in_id=alert.check_in_id, level__in=AlertLevel.up_to(alert.level), **filters)
+        .order_by("id")
+    )
+
+
+def _save_as(user, rows: list[SafetyAlert], fields: list[str]) -> None:
+    """Store the locked `rows`' changed `fields`, each with its history row by `user`."""
+    bulk_update_with_history(rows, SafetyAlert, fields, default_user=user)
 
 
 @transaction.atomic
 def alert_acknowledge(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
     """Someone has it: the acknowledgement deadline no longer applies, and the follow-up is
     due within the clinic's time for the alert's level. Only an open alert can be
-    acknowledged."""
+    acknowledged; its check-in's open alerts at the same or a lower level are acknowledged
+    with it (each with its own level's follow-up deadline)."""
     now = timezone.now()
-    due = now + follow_up_within(_settings(alert.patient) or _defaults(), alert.level)
-    won = SafetyAlert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN).update(
-        status=AlertStatus.ACKNOWLEDGED,
-        acknowledged_by=user,
-        acknowledged_at=now,
-        follow_up_due_at=due,
-        next_escalation_at=due,
-        note=note[:2000] or alert.note,
-    )
-    if not won:
+    rows = _with_siblings(alert, status=AlertStatus.OPEN)
+    if alert.pk not in {a.pk for a in rows}:
         raise DomainValidationError.single(
             "non_field_errors", "not_open", "Only an open alert can be acknowledged."
         )
+    clinic_settings = _settings(alert.patient) or _defaults()
+    fields = [
+        "status",
+        "acknowledged_by",
+        "acknowledged_at",
+        "follow_up_due_at",
+        "next_escalation_at",
+    ]
+    for row in rows:
+        due = now + follow_up_within(clinic_settings, row.level)
+        row.status = AlertStatus.ACKNOWLEDGED
+        row.acknowledged_by, row.acknowledged_at = user, now
+        row.follow_up_due_at = row.next_escalation_at = due
+        if note:
+            row.note = note[:2000]
+    _save_as(user, rows, [*fields, "note"] if note else fields)
     alert.refresh_from_db()
-    history_record_change(record=alert, user=user)
     events.announce(events.SafetyAlertAcknowledged(alert=alert))
     return alert
 
@@ -317,22 +390,16 @@ def alert_acknowledge(*, alert: SafetyAlert, user, note: str = "") -> SafetyAler
 @transaction.atomic
 def alert_follow_up(*, alert: SafetyAlert, user, note: str) -> SafetyAlert:
     """Document the follow-up of an acknowledged alert (what was done: a call, a safety
-    plan, a referral): its escalation stops. Once per alert; resolving it with a note
-    counts as its follow-up too."""
+    plan, a referral): its escalation stops, and that of its check-in's acknowledged alerts
+    at the same or a lower level still awaiting theirs. Once per alert; resolving it with a
+    note counts as its follow-up too."""
     note = note.strip()
     if not note:
         raise DomainValidationError.single(
             "note", "blank", "Say what was done to follow the alert up."
         )
-    won = SafetyAlert.objects.filter(
-        pk=alert.pk, status=AlertStatus.ACKNOWLEDGED, followed_up_at__isnull=True
-    ).update(
-        followed_up_by=user,
-        followed_up_at=timezone.now(),
-        follow_up_note=note[:2000],
-        next_escalation_at=None,
-    )
-    if not won:
+    rows = _with_siblings(alert, status=AlertStatus.ACKNOWLEDGED, followed_up_at__isnull=True)
+    if alert.pk not in {a.pk for a in rows}:
         current = SafetyAlert.objects.filter(pk=alert.pk).values_list("status", flat=True).first()
         if current == AlertStatus.ACKNOWLEDGED:
             raise DomainValidationError.single(
@@ -345,39 +412,66 @@ def alert_follow_up(*, alert: SafetyAlert, user, note: str) -> SafetyAlert:
             "not_acknowledged",
             "Only an acknowledged alert's follow-up can be documented.",
         )
+    now = timezone.now()
+    for row in rows:
+        row.followed_up_by, row.followed_up_at = user, now
+        row.follow_up_note = note[:2000]
+        row.next_escalation_at = None
+    _save_as(
+        user, rows, ["followed_up_by", "followed_up_at", "follow_up_note", "next_escalation_at"]
+    )
     alert.refresh_from_db()
-    history_record_change(record=alert, user=user)
     return alert
 
 
 @transaction.atomic
 def alert_resolve(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
-    """Close the alert. With a note, and no follow-up documented yet, the note is its
-    follow-up."""
-    now = timezone.now()
-    note = note[:2000]
-    won = SafetyAlert.objects.filter(
-        pk=alert.pk, status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
-    ).update(
-        status=AlertStatus.RESOLVED,
-        resolved_by=user,
-        resolved_at=now,
-        next_escalation_at=None,
-        note=note or alert.note,
-        acknowledged_by=alert.acknowledged_by or user,
-        acknowledged_at=alert.acknowledged_at or now,
-    )
-    if not won:
+    """Close the alert, and its check-in's open or acknowledged alerts at the same or a
+    lower level. An alert closed needs its documented follow-up (INSTRUMENTS.md,
+    "Safety"): the note is it, required unless every one of them has one already; 400 on
+    `note` otherwise, with nothing changed."""
+    note = note[:2000].strip()
+    rows = _with_siblings(alert, status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED))
+    if alert.pk not in {a.pk for a in rows}:
         raise DomainValidationError.single(
             "non_field_errors", "already_resolved", "This alert is already resolved."
         )
-    if note.strip():
-        # Conditional: a follow-up documented meanwhile by someone else stays theirs.
-        SafetyAlert.objects.filter(pk=alert.pk, followed_up_at__isnull=True).update(
-            followed_up_by=user, followed_up_at=now, follow_up_note=note.strip()
+    if not note and any(row.followed_up_at is None for row in rows):
+        raise DomainValidationError.single(
+            "note",
+            "follow_up_required",
+            "Say what was done to follow the alert up: it has no documented follow-up yet.",
         )
+    now = timezone.now()
+    for row in rows:
+        row.status = AlertStatus.RESOLVED
+        row.resolved_by, row.resolved_at = user, now
+        row.next_escalation_at = None
+        if row.acknowledged_at is None:
+            row.acknowledged_by, row.acknowledged_at = user, now
+        if note:
+            row.note = note
+        if row.followed_up_at is None:
+            # With a note (required above); a follow-up already documented stays its
+            # author's.
+            row.followed_up_by, row.followed_up_at, row.follow_up_note = user, now, note
+    _save_as(
+        user,
+        rows,
+        [
+            "status",
+            "resolved_by",
+            "resolved_at",
+            "next_escalation_at",
+            "acknowledged_by",
+            "acknowledged_at",
+            "note",
+            "followed_up_by",
+            "followed_up_at",
+            "follow_up_note",
+        ],
+    )
     alert.refresh_from_db()
-    history_record_change(record=alert, user=user)
     events.announce(events.SafetyAlertResolved(alert=alert))
     return alert
 

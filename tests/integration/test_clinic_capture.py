@@ -79,7 +79,6 @@ def test_the_tablet_check_in_records_who_handed_it_over(personas):
     body = resp.json()
     assert body["source"] == "clinic"
     assert body["safety"] is None
-    assert body["responses"][0]["total"] == 8
     row = CheckIn.objects.get(id=payload["id"])
     assert (row.patient, row.source, row.captured_by) == (
         personas.patient_a,
@@ -87,6 +86,60 @@ def test_the_tablet_check_in_records_who_handed_it_over(personas):
         personas.admin_x,
     )
     assert LatestScore.objects.get(patient=personas.patient_a, instrument_code="PHQ-9").total == 8
+
+
+def test_a_clinic_admin_capturing_gets_a_receipt_without_answers_or_scores(personas, settings):
+    """An admin cannot read the patient's check-ins (GET is 403): the capture's response
+    must not show them either. A clinician gets the full response."""
+    settings.AFTERGLOW_STAFF_CHANNELS = ["console"]
+    payload = checkin_payload(responses=[phq9(1, 1, 1, 1, 1, 1, 1, 1, 1)])
+    resp = capture(personas, "admin_x", payload)
+    assert resp.status_code == 201, resp.json()
+    body = resp.json()
+    assert sorted(body) == ["access", "answered_at", "id", "received_at", "safety", "source"]
+    assert (body["access"], body["id"]) == ("administrative", payload["id"])
+    assert body["source"] == "clinic"
+    assert body["safety"]["alerts"] == 1  # the patient still sees the notice
+    assert sorted(body["safety"]) == ["alerts", "crisis_resources", "level", "message"]
+    again = capture(personas, "admin_x", payload)  # a retry: the same receipt
+    assert (again.status_code, again.json()) == (200, body)
+    assert personas.client("admin_x").get(url(personas.patient_a)).status_code == 403
+
+    mine = checkin_payload(responses=[phq9(1, 1, 1, 1, 1, 1, 1, 1, 0)])
+    clinical = capture(personas, "clinician_x", mine).json()
+    assert clinical["access"] == "clinical"
+    assert clinical["responses"][0]["total"] == 8
+    assert clinical["responses"][0]["answers"]["item1"] == 1
+
+
+def test_an_alert_on_the_tablet_tells_the_patient_to_tell_the_staff_member_with_them(
+    personas, settings
+):
+    settings.AFTERGLOW_STAFF_CHANNELS = ["console"]
+    payload = checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 2)])
+    safety = capture(personas, "admin_x", payload).json()["safety"]
+    assert "staff member who is with you now" in safety["message"]
+    assert "may not see this right away" not in safety["message"]
+    assert "around the clock" not in safety["message"]
+    assert safety["crisis_resources"]  # for after the visit
+    # The staff member who handed the tablet over is told too, beside the care team.
+    alert = SafetyAlert.objects.get(check_in_id=payload["id"])
+    told = Delivery.objects.filter(alert=alert, urgent=True)
+    assert {d.staff_user for d in told} == {personas.admin_x, personas.clinician_x}
+    # A high alert: the same, with the crisis line for when they have left.
+    high = checkin_payload(
+        responses=[{"instrument": "SI-NOW", "version": "1", "answers": {"q1": 1}}]
+    )
+    safety = capture(personas, "clinician_x", high).json()["safety"]
+    assert safety["level"] == "high"
+    assert "staff member who is with you now" in safety["message"]
+    assert "988" in safety["message"]
+    assert "may not see this right away" not in safety["message"]
+    # The phone's message is unchanged.
+    phone = personas.client("patient_a").post(
+        ME, checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 2)]), format="json"
+    )
+    assert "may not see this right away" in phone.json()["safety"]["message"]
 
 
 def test_a_positive_item_9_on_the_tablet_raises_an_alert_and_pages_the_care_team(
@@ -194,6 +247,23 @@ def test_answered_at_in_the_future_is_400_on_the_field_and_stores_nothing(person
     assert resp.status_code == 400
     assert [(e["attr"], e["code"]) for e in resp.json()["errors"]] == [("answered_at", "in_future")]
     assert stored() == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("ago", [timedelta(hours=13), timedelta(days=400)])
+def test_a_tablet_check_in_answered_before_the_visit_is_400_on_the_field(personas, ago):
+    payload = checkin_payload(responses=[phq9(*[0] * 9)], answered_at=timezone.now() - ago)
+    resp = capture(personas, "clinician_x", payload)
+    assert resp.status_code == 400
+    assert [(e["attr"], e["code"]) for e in resp.json()["errors"]] == [
+        ("answered_at", "too_old_for_clinic")
+    ]
+    assert stored() == (0, 0, 0, 0)
+    # Within the visit's 12 hours it is taken; the phone, which may sync late, is not bound.
+    recent = checkin_payload(
+        responses=[phq9(*[0] * 9)], answered_at=timezone.now() - timedelta(hours=11)
+    )
+    assert capture(personas, "clinician_x", recent).status_code == 201
+    assert personas.client("patient_a").post(ME, payload, format="json").status_code == 201
 
 
 def test_bad_answers_are_400_per_item_and_store_nothing(personas):

@@ -37,7 +37,8 @@ def test_closing_the_alert_skips_its_pages_still_waiting(personas, console, clos
     alert = _raise_alert(personas)
     page = Delivery.objects.get(urgent=True)
     assert page.status == DeliveryStatus.QUEUED
-    close(alert=alert, user=personas.clinician_x)
+    # Resolving needs a note (the alert's documented follow-up).
+    close(alert=alert, user=personas.clinician_x, note="Called the patient.")
     page.refresh_from_db()
     assert page.status == DeliveryStatus.SKIPPED
     assert page.error_code == "alert_closed"

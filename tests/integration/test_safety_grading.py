@@ -9,14 +9,20 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db.models import F
 
 from notifications.models import Delivery, DeliveryKind
 from notifications.services.delivery import message_for
 from outcomes import events
-from outcomes.models import AlertLevel, AlertStatus, SafetyAlert
+from outcomes.models import AlertLevel, AlertStatus, ClinicSafetySettings, SafetyAlert
 from outcomes.services.instruments import instrument_load_licensed, licensed_template
 from outcomes.services.privacy import patient_erase
-from outcomes.services.safety import alert_acknowledge, alerts_escalate_due
+from outcomes.services.safety import (
+    DEFAULT_CRISIS_RESOURCES,
+    alert_acknowledge,
+    alerts_escalate_due,
+)
 from tests.factories import (
     ClinicSafetySettingsFactory,
     SafetyAlertFactory,
@@ -128,12 +134,24 @@ def test_intent_with_a_plan_is_high_and_pages_on_call_at_once(personas, console,
     assert {d.staff_user for d in pages} == {on_call, personas.clinician_x}
     assert pages.count() == 2
     assert all(d.alert.level == AlertLevel.HIGH for d in pages)
+    first = list(pages.values_list("pk", flat=True))
     # A 10-minute acknowledgement deadline (a moderate alert has 30).
     high = alerts["cssrs_q5_yes"]
     assert t0 + timedelta(minutes=10) <= high.next_escalation_at
     assert high.next_escalation_at < t0 + timedelta(minutes=30)
-    assert alerts_escalate_due(now=high.next_escalation_at + timedelta(seconds=1)) >= 1
-    assert notices(urgent=True, staff_user=on_call).count() == 2
+    # Its high alerts (q4, q5 and the high triage) escalate together, its low ones (q1, q2)
+    # wait for their review time: one page, to on-call, on the staff channel.
+    assert sorted(r for r, a in alerts.items() if a.level == AlertLevel.HIGH) == [
+        "cssrs_q4_yes",
+        "cssrs_q5_yes",
+        "cssrs_triage_high",
+    ]
+    assert alerts_escalate_due(now=high.next_escalation_at + timedelta(seconds=1)) == 3
+    escalated = notices(urgent=True).exclude(pk__in=first)
+    assert [(d.staff_user, d.channel, d.dedupe_key) for d in escalated] == [
+        (on_call, "console", f"alert:{high.check_in_id}:high:1")
+    ]
+    assert escalated.get().alert.level == AlertLevel.HIGH
 
 
 def test_moderate_pages_the_care_team_as_before(personas, console, on_call):
@@ -218,7 +236,7 @@ def test_an_acknowledged_alert_without_follow_up_escalates_again(personas, conso
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACKNOWLEDGED
     assert alert.escalation_level == 1
-    reminded = notices(dedupe_key=f"follow-up:{alert.check_in_id}:1")
+    reminded = notices(dedupe_key=f"follow-up:{alert.check_in_id}:moderate:1")
     assert {d.staff_user for d in reminded} == {personas.clinician_x, on_call}
     assert not any(d.urgent for d in reminded)  # a notice, not a page
     # Re-armed: again a day later, not before.
@@ -274,10 +292,37 @@ def test_resolving_with_a_note_counts_as_the_follow_up(personas, console):
 
 
 def test_alerts_acknowledged_before_grading_do_not_start_escalating(personas, console):
-    old = SafetyAlertFactory(status=AlertStatus.ACKNOWLEDGED, next_escalation_at=None)
+    # Raised and escalated once as before levels existed: open, its acknowledgement
+    # deadline long past...
+    raised = datetime.now(UTC) - timedelta(days=30)
+    old = SafetyAlertFactory(
+        response__check_in__patient=personas.patient_a,
+        severity="high",
+        escalation_level=1,
+        next_escalation_at=raised + timedelta(minutes=60),
+    )
+    # ...then acknowledged by the code of the time (its UPDATE, verbatim): no follow-up
+    # deadline, the escalation time cleared.
+    SafetyAlert.objects.filter(pk=old.pk, status=AlertStatus.OPEN).update(
+        status=AlertStatus.ACKNOWLEDGED,
+        acknowledged_by=personas.clinician_x,
+        acknowledged_at=raised + timedelta(minutes=45),
+        next_escalation_at=None,
+        note="Called.",
+    )
+    migration = importlib.import_module("outcomes.migrations.0004_safety_grading")
+    migration.backfill_levels(apps, None)
+    old.refresh_from_db()
+    assert (old.level, old.follow_up_due_at) == (AlertLevel.MODERATE, None)
     assert alerts_escalate_due(now=datetime.now(UTC) + timedelta(days=365)) == 0
     old.refresh_from_db()
-    assert old.escalation_level == 0
+    assert (old.status, old.escalation_level) == (AlertStatus.ACKNOWLEDGED, 1)
+    assert not notices().exists()
+    # Its follow-up can still be documented.
+    resp = personas.client("clinician_x").post(
+        f"/api/v1/alerts/{old.id}/follow-up/", {"note": "Seen at the visit."}, format="json"
+    )
+    assert resp.status_code == 200, resp.json()
 
 
 def test_erasure_blanks_the_follow_up_note(personas, console):
@@ -375,3 +420,217 @@ def test_acknowledging_through_the_service_sets_the_level_deadline(personas, con
     alert = alert_acknowledge(alert=alert, user=personas.clinician_x)
     assert alert.follow_up_due_at - alert.acknowledged_at == timedelta(hours=24)
     assert alert.next_escalation_at == alert.follow_up_due_at
+
+
+# --- a check-in's alerts, handled together ---------------------------------------------------
+
+
+def _mixed(personas):
+    """One check-in with a low (ASQ q1), a moderate (ASQ q2) and a high (ASQ q5) alert."""
+    _submit(personas, asq(q1=1, q2=1, q5=1))
+    alerts = {a.level: a for a in SafetyAlert.objects.all()}
+    assert sorted(alerts) == sorted(AlertLevel.values)
+    return alerts[AlertLevel.LOW], alerts[AlertLevel.MODERATE], alerts[AlertLevel.HIGH]
+
+
+def _act(personas, alert, action, note="", who="clinician_x"):
+    return personas.client(who).post(
+        f"/api/v1/alerts/{alert.id}/{action}/", {"note": note}, format="json"
+    )
+
+
+def test_a_mixed_level_check_in_pages_once_per_pass_and_is_handled_together(
+    personas, console, on_call
+):
+    low, moderate, high = _mixed(personas)
+    paged = notices(urgent=True, staff_user=on_call)
+    assert paged.count() == 1  # the first page, for the check-in
+    # The high alert's clock first: alone, one page.
+    assert alerts_escalate_due(now=high.next_escalation_at + timedelta(seconds=1)) == 1
+    assert paged.count() == 2
+    # Half an hour in, the high and the moderate escalate in the same pass: one page, for
+    # the high one.
+    assert alerts_escalate_due(now=moderate.next_escalation_at + timedelta(seconds=1)) == 2
+    assert paged.count() == 3
+    assert paged.order_by("-created_at").first().alert == high
+    # Acknowledging the moderate alert acknowledges the low one with it, not the high one.
+    assert _act(personas, moderate, "acknowledge", "Called.").status_code == 200
+    low.refresh_from_db()
+    high.refresh_from_db()
+    assert (low.status, low.acknowledged_by, low.note) == (
+        AlertStatus.ACKNOWLEDGED,
+        personas.clinician_x,
+        "Called.",
+    )
+    assert low.follow_up_due_at - low.acknowledged_at == timedelta(hours=168)  # its own level
+    assert high.status == AlertStatus.OPEN
+    assert alerts_escalate_due(now=high.next_escalation_at + timedelta(seconds=1)) == 1
+    assert paged.count() == 4
+    # The high alert acknowledged, its follow-up documented: every alert of the check-in
+    # has it, each with its own history row by the clinician.
+    assert _act(personas, high, "acknowledge").status_code == 200
+    resp = _act(personas, high, "follow-up", "Seen in clinic; safety plan.")
+    assert resp.status_code == 200, resp.json()
+    for alert in SafetyAlert.objects.all():
+        assert (alert.followed_up_by, alert.follow_up_note, alert.next_escalation_at) == (
+            personas.clinician_x,
+            "Seen in clinic; safety plan.",
+            None,
+        )
+        latest = alert.history.order_by("-history_date").first()
+        assert (latest.history_user, latest.followed_up_at) == (
+            personas.clinician_x,
+            alert.followed_up_at,
+        )
+    # Nothing of it pages again: not the low alert's review time, not a follow-up.
+    assert alerts_escalate_due(now=datetime.now(UTC) + timedelta(days=30)) == 0
+    assert paged.count() == 4
+    # Every follow-up documented: resolving needs no further note, and closes them all.
+    assert _act(personas, high, "resolve").status_code == 200
+    assert set(SafetyAlert.objects.values_list("status", flat=True)) == {AlertStatus.RESOLVED}
+
+
+def test_acknowledging_the_high_alerts_of_a_cssrs_leaves_no_low_one_to_page(
+    personas, console, on_call
+):
+    version = _cssrs_licensed(personas.clinic_x)
+    _submit(personas, cssrs(version, q1=1, q2=1, q4=1, q5=1))
+    q5 = SafetyAlert.objects.get(rule="cssrs_q5_yes")
+    lows = SafetyAlert.objects.filter(level=AlertLevel.LOW)
+    assert lows.count() == 2  # q1 and q2
+    assert _act(personas, q5, "acknowledge", "On the phone with the patient.").status_code == 200
+    assert set(SafetyAlert.objects.values_list("status", flat=True)) == {AlertStatus.ACKNOWLEDGED}
+    for low in lows:
+        assert (low.acknowledged_by, low.history.count()) == (personas.clinician_x, 2)
+    review = lows.first().review_due_at
+    paged = notices(urgent=True).count()
+    alerts_escalate_due(now=review + timedelta(minutes=1))  # the highs' follow-ups may be due
+    assert set(lows.values_list("escalation_level", flat=True)) == {0}
+    assert notices(urgent=True).count() == paged  # no page
+
+
+def test_a_lower_alert_escalating_on_its_own_clock_still_pages(personas, console, on_call):
+    """The moderate alert's first escalation used to take the key of the low one's."""
+    _submit(personas, phq9(*NO_ITEM9, 1), asq(q1=1))
+    low = SafetyAlert.objects.get(level=AlertLevel.LOW)
+    paged = notices(urgent=True, staff_user=on_call)
+    # The moderate alert escalates (step 1), its next step after the low's review time...
+    assert alerts_escalate_due(now=low.review_due_at - timedelta(minutes=10)) == 1
+    assert paged.count() == 1
+    # ...then the low one, alone, reaches its review time (its step 1): on-call is paged.
+    assert alerts_escalate_due(now=low.review_due_at + timedelta(minutes=1)) == 1
+    assert paged.count() == 2
+    assert paged.order_by("-created_at").first().alert == low
+
+
+# --- resolving needs a documented follow-up --------------------------------------------------
+
+
+def test_resolving_without_a_note_or_a_documented_follow_up_is_400_and_changes_nothing(
+    personas, console
+):
+    alert = _acknowledged_moderate(personas)
+    history = alert.history.count()
+    for body in ({}, {"note": ""}, {"note": "   "}):
+        resp = personas.client("clinician_x").post(
+            f"/api/v1/alerts/{alert.id}/resolve/", body, format="json"
+        )
+        assert resp.status_code == 400
+        assert [(e["attr"], e["code"]) for e in resp.json()["errors"]] == [
+            ("note", "follow_up_required")
+        ]
+    unchanged = SafetyAlert.objects.get()
+    assert (unchanged.status, unchanged.resolved_at, unchanged.followed_up_at) == (
+        AlertStatus.ACKNOWLEDGED,
+        None,
+        None,
+    )
+    assert unchanged.history.count() == history
+    # Once the follow-up is documented, no further note is needed.
+    assert _act(personas, alert, "follow-up", "Called back.").status_code == 200
+    resp = _act(personas, alert, "resolve")
+    assert resp.status_code == 200, resp.json()
+    assert (resp.json()["status"], resp.json()["follow_up_note"]) == ("resolved", "Called back.")
+
+
+def test_resolving_a_lower_alert_leaves_the_higher_one_open(personas, console):
+    low, moderate, _ = _mixed(personas)
+    assert _act(personas, moderate, "resolve", "Reviewed with the patient.").status_code == 200
+    statuses = dict(SafetyAlert.objects.values_list("level", "status"))
+    assert statuses == {
+        AlertLevel.LOW: AlertStatus.RESOLVED,
+        AlertLevel.MODERATE: AlertStatus.RESOLVED,
+        AlertLevel.HIGH: AlertStatus.OPEN,
+    }
+    low.refresh_from_db()
+    assert (low.resolved_by, low.acknowledged_by, low.follow_up_note) == (
+        personas.clinician_x,
+        personas.clinician_x,
+        "Reviewed with the patient.",
+    )
+
+
+# --- the clinic's crisis resources ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [["Call 988"], [{"contact": ""}], [{"name": "No contact"}], "988", [None, 7]],
+)
+def test_malformed_crisis_resources_still_give_the_patient_the_directive(personas, console, stored):
+    ClinicSafetySettings.objects.create(clinic=personas.clinic_x, crisis_resources=stored)
+    resp = personas.client("patient_a").post(
+        URL, checkin_payload(responses=[asq(q2=1, q5=1)]), format="json"
+    )
+    assert resp.status_code == 201, resp.content
+    safety = resp.json()["safety"]
+    assert safety["level"] == "high"
+    assert "988 Suicide & Crisis Lifeline (Call or text 988)" in safety["message"]
+    assert safety["crisis_resources"] == DEFAULT_CRISIS_RESOURCES
+
+
+def test_only_the_usable_crisis_resources_are_shown(personas, console):
+    mine = {"name": "Samaritans", "contact": "116 123"}
+    ClinicSafetySettings.objects.create(
+        clinic=personas.clinic_x, crisis_resources=["Call 988", mine, {"contact": "x"}]
+    )
+    safety = _submit(personas, asq(q2=1, q5=1))["safety"]
+    assert safety["crisis_resources"] == [mine]
+    assert "Samaritans (116 123)" in safety["message"]
+
+
+def test_crisis_resources_that_are_not_objects_are_refused_on_save(personas):
+    row = ClinicSafetySettings(clinic=personas.clinic_x, crisis_resources=["Call 988"])
+    with pytest.raises(ValidationError) as refused:
+        row.full_clean()
+    assert list(refused.value.message_dict) == ["crisis_resources"]
+    row.crisis_resources = [{"name": "Samaritans", "contact": "116 123", "description": "UK"}]
+    row.full_clean()
+
+
+# --- the migration to levels ----------------------------------------------------------------
+
+
+def test_the_migration_never_makes_high_wait_longer_than_moderate(personas, console):
+    migration = importlib.import_module("outcomes.migrations.0004_safety_grading")
+    # As the new column's default left them: 10 minutes for high, whatever moderate had.
+    fast = ClinicSafetySettingsFactory(
+        clinic=personas.clinic_x, acknowledge_within_minutes=5, high_acknowledge_within_minutes=10
+    )
+    usual = ClinicSafetySettingsFactory(
+        clinic=personas.clinic_y, acknowledge_within_minutes=30, high_acknowledge_within_minutes=10
+    )
+    migration.cap_high_acknowledgement(apps, None)
+    fast.refresh_from_db()
+    usual.refresh_from_db()
+    assert (fast.high_acknowledge_within_minutes, usual.high_acknowledge_within_minutes) == (5, 10)
+    assert not ClinicSafetySettings.history.filter(
+        acknowledge_within_minutes__lt=F("high_acknowledge_within_minutes")
+    ).exists()
+    # The clinic can change another setting afterwards.
+    resp = personas.client("admin_x").patch(
+        f"/api/v1/clinics/{personas.clinic_x.id}/safety-settings/",
+        {"low_review_by_hour": 16},
+        format="json",
+    )
+    assert resp.status_code == 200, resp.json()
