@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_sc
 from rest_framework import serializers
 
 from accounts.models import validate_iana_zone
+from notifications.cadence import ANCHORS
 from notifications.cadence_templates import DEFAULT_PLAN_STEPS
 from notifications.models import (
     CadencePlan,
@@ -22,7 +23,7 @@ from outcomes.models import Condition
 class CadenceStepSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=40)
     label = serializers.CharField(max_length=80, required=False, allow_blank=True)
-    anchor = serializers.ChoiceField(choices=["infusion_start", "infusion_end"], required=False)
+    anchor = serializers.ChoiceField(choices=list(ANCHORS), required=False)
     offset_minutes = serializers.IntegerField()
     instruments = serializers.ListField(child=serializers.CharField(max_length=32))
     window_hours = serializers.IntegerField()
