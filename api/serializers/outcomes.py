@@ -205,6 +205,11 @@ class SignalSerializer(serializers.Serializer):
     median_days_between_assessments = serializers.FloatField(allow_null=True)
     can_date_loss = serializers.BooleanField()
     reason = serializers.CharField(allow_blank=True)
+    rates_caveat = serializers.CharField(
+        allow_blank=True,
+        help_text="What the response rates may miss (a long-recall score asked only outside "
+        "its recall under-counts short responses); empty when nothing is known to.",
+    )
 
 
 class CourseRatesSerializer(serializers.Serializer):

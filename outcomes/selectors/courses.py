@@ -360,6 +360,8 @@ class Signal:
     median_days_between_assessments: float | None
     can_date_loss: bool
     reason: str
+    # What the response rates cannot see, if anything: said beside them, never hidden.
+    rates_caveat: str = ""
 
 
 @dataclass(frozen=True)
@@ -429,6 +431,18 @@ def _signal(
         )
     else:
         can_date, reason = True, ""
+    caveat = ""
+    if recall is not None and recall > _max_signal_recall_days():
+        # Asked only outside its recall (notifications/course_plan.py), a 2-week score is
+        # first asked on day 14 of a course, and it averages the days before the response
+        # too: bench/durability.py reads 28.7% responders after a 6-infusion induction
+        # against a true 49.3% (docs/BENCHMARKS.md, "Course cadence and condition templates").
+        caveat = (
+            f"{info.code} asks about the past {recall:g} days and is asked at most every "
+            f"{recall + 1:g}: a response that lasts less than about three weeks may not show "
+            "on it, so its response rate can under-count responders after a short course. "
+            "Read it beside a short-recall signal's."
+        )
     return Signal(
         instrument=info.code,
         recall_days=_recall_days(info),
@@ -438,6 +452,7 @@ def _signal(
         median_days_between_assessments=median_gap,
         can_date_loss=can_date,
         reason=reason,
+        rates_caveat=caveat,
     )
 
 

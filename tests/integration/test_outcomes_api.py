@@ -151,8 +151,12 @@ def test_a_two_week_recall_score_gets_rates_but_no_curve_by_default(course):
     body = course.client("clinician_x").get(url, {"instrument": "PHQ-9"}).json()
     assert body["signal"]["can_date_loss"] is False
     assert "past 14 days" in body["signal"]["reason"]
+    # Its rates are shown, with what they may miss beside them.
+    assert "under-count responders" in body["signal"]["rates_caveat"]
     (group,) = body["groups"]
     assert group["curve"] == [] and group["rates"]["responders"] == 1
+    mood = course.client("clinician_x").get(url, {"instrument": "MOOD"}).json()
+    assert mood["signal"]["rates_caveat"] == ""
 
 
 def test_clinic_durability_says_so_when_the_signal_cannot_date_a_loss(course, settings):
