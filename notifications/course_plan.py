@@ -20,8 +20,10 @@ reminders, PHQ-9 asked 18 times between day -1 and day 39, every gap shorter tha
    tablet) counts as an ask. An ask inside a recall moves later within its own window if
    it can; otherwise that instrument is dropped from the step, and the step with it when
    nothing is left.
-4. A momentary instrument (recall 0, e.g. MOOD) asked by steps of two infusions whose
-   windows overlap is asked once (within one infusion's plan, the scheduler's steps stand).
+4. A momentary instrument (recall 0, e.g. MOOD) asked by steps of two infusions, or by a
+   course step and an infusion's step, whose windows overlap is asked once (within one
+   infusion's own steps, the scheduler's steps stand). A baseline of an infusion after the
+   course's first asks no validated measure: the course's baseline stands.
 Baselines are placed first, so where a baseline and a step of the previous infusion
 compete (for a momentary measure in the same hours, or a recall window), the baseline
 keeps the ask: every infusion's outcome is judged against its own pre-infusion score.
@@ -110,6 +112,7 @@ class Ask:
     nudge_interval_minutes: int
     baseline: bool
     reasons: tuple[str, ...] = ()
+    course_step: bool = False  # anchored on the course's start
 
     @property
     def reason(self) -> str:
@@ -142,6 +145,7 @@ def _candidates(
     quiet: QuietHours | None,
     out: CoursePlan,
     course_gap: timedelta,
+    recall_hours: Mapping[str, int],
 ) -> list[Ask]:
     """Every infusion's steps, timed, with supersession by the next infusion (rule 2); a
     course-anchored step once per course, superseded by the next course."""
@@ -168,6 +172,21 @@ def _candidates(
                 continue
             closes = timed.window_closes_at
             reasons: tuple[str, ...] = ()
+            instruments = step.instruments
+            if baseline and not first:
+                # Mid-course, the course's own baseline stands: a validated measure asked
+                # here would block the course's day-14 reading of the response.
+                instruments = tuple(c for c in step.instruments if recall_hours.get(c, 0) <= 24)
+                dropped = [c for c in step.instruments if c not in instruments]
+                if dropped:
+                    reasons = (
+                        f"{', '.join(dropped)} not asked mid-course: the course's baseline stands",
+                    )
+                if not instruments:
+                    out.skipped.append(
+                        Skipped(slot.id, step.key, step.instruments, timed.due_at, reasons[0])
+                    )
+                    continue
             if nxt is not None and not baseline:
                 if timed.due_at >= nxt:
                     out.skipped.append(
@@ -189,7 +208,7 @@ def _candidates(
                     infusion_id=slot.id,
                     step_key=step.key,
                     label=step.label,
-                    instruments=step.instruments,
+                    instruments=instruments,
                     due_at=timed.due_at,
                     closes_at=closes,
                     plan_id=sourced.plan_id,
@@ -198,6 +217,7 @@ def _candidates(
                     nudge_interval_minutes=step.nudge_interval_minutes,
                     baseline=baseline,
                     reasons=reasons,
+                    course_step=step.anchor == "course_start",
                 )
             )
     # Time order; at a tie a baseline first (it is the one the outcome needs).
@@ -253,8 +273,8 @@ def plan_course(  # noqa: C901 - the four rules above, one branch each
         if m.edge is not None:
             for code in m.instruments:
                 edges.add(code, m.edge, m.edge, f"step '{m.step_key}'")
-    momentary: dict[str, list[tuple[datetime, datetime, str, str]]] = {}
-    candidates = _candidates(infusions, steps, tz, quiet, out, course_gap)
+    momentary: dict[str, list[tuple[datetime, datetime, str, str, bool]]] = {}
+    candidates = _candidates(infusions, steps, tz, quiet, out, course_gap, recall_hours)
     # Baselines first (an outcome is judged against them), then the rest, each in time order.
     for ask in [a for a in candidates if a.baseline] + [a for a in candidates if not a.baseline]:
         if (ask.infusion_id, ask.step_key) in made:
@@ -306,8 +326,9 @@ def plan_course(  # noqa: C901 - the four rules above, one branch each
         for code in list(keep):
             if recall_hours.get(code, 0) > 0:
                 continue
-            for opens, closes, key, infusion in momentary.get(code, ()):
-                if infusion != ask.infusion_id and opens < ask.closes_at and due < closes:
+            for opens, closes, key, infusion, course_step in momentary.get(code, ()):
+                apart = infusion != ask.infusion_id or course_step != ask.course_step
+                if apart and opens < ask.closes_at and due < closes:
                     keep.remove(code)
                     reasons.append(f"{code} is asked by step '{key}' in the same hours")
                     break
@@ -329,7 +350,7 @@ def plan_course(  # noqa: C901 - the four rules above, one branch each
                 edges.add(code, kept.due_at, kept.closes_at, f"step '{kept.step_key}'")
             else:
                 momentary.setdefault(code, []).append(
-                    (kept.due_at, kept.closes_at, kept.step_key, kept.infusion_id)
+                    (kept.due_at, kept.closes_at, kept.step_key, kept.infusion_id, kept.course_step)
                 )
     out.asks.sort(key=lambda a: (a.due_at, a.infusion_id, a.step_key))
     return out

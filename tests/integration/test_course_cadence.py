@@ -272,7 +272,8 @@ def test_the_preview_lists_every_reminder_with_its_recall_check_and_the_burden(p
     burden = body["burden"]
     assert burden["total"] == len(body["reminders"])
     assert sum(w["reminders"] for w in burden["per_week"]) == burden["total"]
-    assert burden["in_8_weeks_after_last_infusion"] <= 12
+    # 14 asks after the induction: about 11 answered at 80% (docs/BENCHMARKS.md).
+    assert burden["in_8_weeks_after_last_infusion"] <= 14
     assert body["reminders"][0]["local_due"].endswith("-04:00")
     assert (Reminder.objects.count(), CadencePlan.objects.filter(condition="").count()) == before
 
