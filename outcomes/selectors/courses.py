@@ -435,8 +435,8 @@ def _signal(
     if recall is not None and recall > _max_signal_recall_days():
         # Asked only outside its recall (notifications/course_plan.py), a 2-week score is
         # first asked on day 14 of a course, and it averages the days before the response
-        # too: bench/durability.py reads 28.7% responders after a 6-infusion induction
-        # against a true 49.3% (docs/BENCHMARKS.md, "Course cadence and condition templates").
+        # too: bench/durability.py reads 43.9% responders after a 6-infusion induction
+        # against a true 49.2% (docs/BENCHMARKS.md, "Course cadence and condition templates").
         caveat = (
             f"{info.code} asks about the past {recall:g} days and is asked at most every "
             f"{recall + 1:g}: a response that lasts less than about three weeks may not show "
