@@ -118,78 +118,74 @@ def default_plan_ensure(*, clinic: Clinic) -> CadencePlan:
         return plan_insert(clinic=clinic, name=name, steps=steps, is_default=True)
 
 
+def _template_plans(clinic: Clinic) -> dict[str, CadencePlan]:
+    """Every template plan of the clinic, archived ones included, by condition."""
+    return {p.condition: p for p in CadencePlan.objects.filter(clinic=clinic).exclude(condition="")}
+
+
 def template_plans_ensure(*, clinic: Clinic) -> dict[str, CadencePlan]:
     """The clinic's template plan of every shipped condition template, created from the
     template (adapted to the instruments this clinic can ask) where it has none. Schedulers
-    edit them as any plan; an edit is the clinic's, and is never overwritten. A template
-    this clinic's instruments cannot satisfy is skipped and logged (its patients follow
-    their other templates, or the default), never an error for whoever triggered it."""
-    found = {
-        p.condition: p
-        for p in CadencePlan.objects.filter(clinic=clinic, archived_at__isnull=True).exclude(
-            condition=""
-        )
-    }
-    if all(c in found for c in templates()):
-        return found
+    edit them as any plan; an edit is the clinic's, and is never overwritten; an archived
+    template stays archived (the clinic chose that) and is not returned. A template this
+    clinic's instruments cannot satisfy is skipped and logged (its patients follow their
+    other templates, or the default), never an error for whoever triggered it."""
+    existing = _template_plans(clinic)
+    if any(c not in existing for c in templates()):
+        existing = _templates_create(clinic)
+    return {c: p for c, p in existing.items() if p.archived_at is None}
+
+
+@transaction.atomic
+def _templates_create(clinic: Clinic) -> dict[str, CadencePlan]:
+    # One creator per clinic: a second request waits here, then finds the plans.
+    Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
+    existing = _template_plans(clinic)
+    taken = set(CadencePlan.objects.filter(clinic=clinic).values_list("name", flat=True))
     available = instrument_recall_hours(clinic=clinic)
-    with transaction.atomic():
-        # One creator per clinic: a second request waits here, then finds the plans.
-        Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
-        taken = set(CadencePlan.objects.filter(clinic=clinic).values_list("name", flat=True))
-        found = {
-            p.condition: p
-            for p in CadencePlan.objects.filter(clinic=clinic).exclude(condition="")
-            if p.archived_at is None
-        }
-        for condition, template in templates().items():
-            if (
-                condition in found
-                or CadencePlan.objects.filter(clinic=clinic, condition=condition).exists()
-            ):
-                continue  # an archived template stays archived: the clinic chose that
-            name = next(
-                n
-                for n in (template.name, *(f"{template.name} ({k})" for k in range(2, 99)))
-                if n not in taken
+    for condition, template in templates().items():
+        if condition in existing:
+            continue
+        name = next(
+            n
+            for n in (template.name, *(f"{template.name} ({k})" for k in range(2, 99)))
+            if n not in taken
+        )
+        try:
+            with transaction.atomic():
+                plan = plan_insert(clinic=clinic, name=name, steps=adapt(template, available).steps)
+                plan.condition = condition
+                plan.save(update_fields=["condition"])
+        except DomainValidationError as exc:
+            logger.error(
+                "condition template %s cannot be a plan of clinic %s: %s",
+                condition,
+                clinic.pk,
+                exc.errors,
             )
-            try:
-                with transaction.atomic():
-                    plan = plan_insert(
-                        clinic=clinic, name=name, steps=adapt(template, available).steps
-                    )
-                    plan.condition = condition
-                    plan.save(update_fields=["condition"])
-            except DomainValidationError as exc:
-                logger.error(
-                    "condition template %s cannot be a plan of clinic %s: %s",
-                    condition,
-                    clinic.pk,
-                    exc.errors,
-                )
-                continue
-            taken.add(name)
-            found[condition] = plan
-    return found
+            continue
+        taken.add(name)
+        existing[condition] = plan
+    return existing
+
+
+def template_plans_for(*, clinic: Clinic, conditions) -> list[CadencePlan]:
+    """The clinic's template plans of these conditions, in the templates' order."""
+    by_condition = template_plans_ensure(clinic=clinic)
+    return [by_condition[c] for c in templates() if c in set(conditions) and c in by_condition]
 
 
 def plans_for_patient(*, patient: Patient) -> list[CadencePlan]:
     """The plans a patient follows: their own override; else their conditions' template
-    plans (merged into one schedule by `patient_steps`); else the clinic's default."""
+    plans (merged into one schedule by `steps_of`); else the clinic's default."""
     pref = PatientPreference.objects.filter(patient=patient).select_related("cadence_plan").first()
     if pref is not None and pref.cadence_plan is not None and pref.cadence_plan.archived_at is None:
         return [pref.cadence_plan]
-    conditions = list(
-        PatientCondition.objects.filter(patient=patient).values_list("condition", flat=True)
+    conditions = PatientCondition.objects.filter(patient=patient).values_list(
+        "condition", flat=True
     )
-    if conditions:
-        by_condition = template_plans_ensure(clinic=patient.clinic)
-        order = list(templates())
-        known = sorted((c for c in set(conditions) if c in by_condition), key=order.index)
-        chosen = [by_condition[c] for c in known]
-        if chosen:
-            return chosen
-    return [default_plan_ensure(clinic=patient.clinic)]
+    chosen = template_plans_for(clinic=patient.clinic, conditions=list(conditions))
+    return chosen or [default_plan_ensure(clinic=patient.clinic)]
 
 
 def plan_for_patient(*, patient: Patient) -> CadencePlan:

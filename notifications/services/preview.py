@@ -19,7 +19,7 @@ from .plan_store import (
     default_plan_ensure,
     instrument_recall_hours,
     steps_of,
-    template_plans_ensure,
+    template_plans_for,
 )
 
 # How far the burden is counted: 8 weeks after the last infusion (issue 13's budget).
@@ -79,11 +79,9 @@ def _steps(
                 "template", "invalid", "This clinic's instruments cannot ask this template."
             ) from exc
         return [SourcedStep(s) for s in parsed], list(adapted.notes)
-    if conditions:
-        by_condition = template_plans_ensure(clinic=clinic)
-        chosen = [by_condition[c] for c in templates() if c in conditions and c in by_condition]
-        if chosen:
-            return steps_of(chosen), []
+    chosen = template_plans_for(clinic=clinic, conditions=conditions)
+    if chosen:
+        return steps_of(chosen), []
     return steps_of([default_plan_ensure(clinic=clinic)]), []
 
 

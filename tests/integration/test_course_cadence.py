@@ -473,3 +473,19 @@ def test_a_mood_check_in_costs_a_fixed_number_of_statements(patient_client, pati
     # The phone's PHQ-9/GAD-7 path is 8 (test_checkins_api.py); a momentary measure adds
     # the latest infusion and the readings since it, and the clinic's MID override.
     assert len(first) <= 12, first
+
+
+def test_an_archived_template_stays_archived_and_costs_one_query(patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from notifications.services.plan_store import template_plans_ensure
+
+    plans = template_plans_ensure(clinic=patient.clinic)
+    CadencePlan.objects.filter(pk=plans["trd"].pk).update(archived_at=timezone.now())
+    with CaptureQueriesContext(connection) as seen:
+        again = template_plans_ensure(clinic=patient.clinic)
+    assert "trd" not in again and set(again) == set(plans) - {"trd"}
+    assert CadencePlan.objects.filter(clinic=patient.clinic, condition="trd").count() == 1
+    assert len(seen.captured_queries) == 1  # no clinic lock: nothing is missing
