@@ -194,7 +194,7 @@ def course_asks(
     intake's answers count)."""
     planned = plan_course(
         infusions=[
-            InfusionSlot(i.id, i.started_at, i.ended_at, course=c.id)
+            InfusionSlot(i.id, i.started_at, i.ended_at, course=c.id, kind=str(c.kind))
             for c in courses
             for i in c.infusions
         ],
@@ -284,6 +284,15 @@ def _maybe_probe(
         return
     due, closes = probe_window(at, tz, QUIET)
     if any(code in a.codes and not a.done and a.closes > at and a.due < closes for a in run.asks):
+        return
+    # A probe pending in the same window asks this instrument too (one reminder for every
+    # instrument fading at once: notifications/services/probes.py `_probe_add`).
+    shared = next(
+        (p for p in run.probes.values() if not p.done and (p.due, p.closes) == (due, closes)),
+        None,
+    )
+    if shared is not None:
+        shared.codes = shared.codes | {code}
         return
     key = probe_key(due, tz, code)
     if key in run.probes:  # one probe per instrument and local day

@@ -59,6 +59,10 @@ class Step:
     nudge_count: int = 0
     nudge_interval_minutes: int = 0
     label: str = ""
+    # Not asked after a maintenance booster (course_plan.py): the acute first hours and
+    # days matter for an induction or a rescue; a scheduled booster is judged against the
+    # course's original baseline and its benefit is followed by the weekly steps.
+    skip_maintenance: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -73,6 +77,7 @@ class Step:
             else None,
             "nudge_count": self.nudge_count,
             "nudge_interval_minutes": self.nudge_interval_minutes,
+            "skip_maintenance": self.skip_maintenance,
         }
 
 
@@ -142,6 +147,7 @@ class StepSchema(BaseModel):
     # 0 when the step has no nudges, whatever was sent (it is not read then).
     nudge_interval_minutes: Annotated[int, Field(ge=15)] = Field(default=0, validate_default=True)
     label: Annotated[str, Field(max_length=80)] = ""
+    skip_maintenance: bool = False
 
     @field_validator("align_local_time")
     @classmethod
@@ -176,6 +182,7 @@ class StepSchema(BaseModel):
             align_local_time=self.align_local_time,
             nudge_count=self.nudge_count,
             nudge_interval_minutes=self.nudge_interval_minutes,
+            skip_maintenance=self.skip_maintenance,
         )
 
 
@@ -200,6 +207,7 @@ _FIELD_ERRORS: dict[str, tuple[str, str]] = {
     "nudge_count": ("invalid", "From 0 to 5 nudges."),
     "nudge_interval_minutes": ("invalid", "At least 15 minutes between nudges."),
     "label": ("invalid", "At most 80 characters."),
+    "skip_maintenance": ("invalid", "true or false."),
 }
 assert set(_FIELD_ERRORS) == set(_FIELDS), "a field without its message"
 

@@ -24,6 +24,11 @@ reminders, PHQ-9 asked 18 times between day -1 and day 39, every gap shorter tha
    course step and an infusion's step, whose windows overlap is asked once (within one
    infusion's own steps, the scheduler's steps stand). A baseline of an infusion after the
    course's first asks no validated measure: the course's baseline stands.
+5. A step marked `skip_maintenance` (the templates' 4-hour, day-1 and day-2 asks) is not
+   asked after a maintenance booster: the course engine judges a booster against the
+   course's original baseline and the weekly steps follow its benefit; an induction or a
+   rescue asks it. Without a recorded course, the kind is inferred as the course engine
+   infers it (`course_kinds`).
 Baselines are placed first, so where a baseline and a step of the previous infusion
 compete (for a momentary measure in the same hours, or a recall window), the baseline
 keeps the ask: every infusion's outcome is judged against its own pre-infusion score.
@@ -52,6 +57,7 @@ class InfusionSlot:
     start: datetime
     end: datetime
     course: str | None = None
+    kind: str | None = None  # the recorded course's kind (induction, maintenance, rescue)
 
 
 # Infusions further apart than this start a new course when none was recorded (the
@@ -59,22 +65,73 @@ class InfusionSlot:
 COURSE_GAP = timedelta(days=10)
 
 
+def _recorded(ordered: Sequence[InfusionSlot]) -> list[InfusionSlot]:
+    """The slots with an unassigned infusion inside a recorded course's span taken into
+    that course, as the course engine does (outcomes/selectors/courses.py)."""
+    spans: dict[str, tuple[datetime, datetime, str | None]] = {}
+    for s in ordered:
+        if s.course is not None:
+            lo, hi, kind = spans.get(s.course, (s.start, s.end, s.kind))
+            spans[s.course] = (min(lo, s.start), max(hi, s.end), kind)
+    return [
+        s
+        if s.course is not None
+        else next(
+            (
+                replace(s, course=cid, kind=kind)
+                for cid, (lo, hi, kind) in spans.items()
+                if lo <= s.start <= hi
+            ),
+            s,
+        )
+        for s in ordered
+    ]
+
+
 def course_firsts(
     ordered: Sequence[InfusionSlot], gap: timedelta = COURSE_GAP
 ) -> list[InfusionSlot]:
     """The first infusion of each course, in time order: a recorded course groups its
-    infusions; otherwise a gap longer than `gap` after an infusion starts a new one."""
+    infusions (and any unassigned one inside its span); the others are split at gaps
+    longer than `gap`. A recorded and an unassigned infusion never share a course."""
     firsts: list[InfusionSlot] = []
     prev: InfusionSlot | None = None
-    for slot in ordered:
+    for original, slot in zip(ordered, _recorded(ordered), strict=True):
         same = prev is not None and (
-            (slot.course is not None and slot.course == prev.course)
-            or ((slot.course is None or prev.course is None) and slot.start - prev.end <= gap)
+            slot.course == prev.course
+            if slot.course is not None or prev.course is not None
+            else slot.start - prev.end <= gap
         )
         if not same:
-            firsts.append(slot)
+            firsts.append(original)
         prev = slot
     return firsts
+
+
+MAINTENANCE = "maintenance"
+
+
+def course_kinds(
+    ordered: Sequence[InfusionSlot], gap: timedelta = COURSE_GAP, *, treated_before: bool = False
+) -> dict[str, str]:
+    """Each infusion's course kind: the recorded course's; otherwise, as the course engine
+    infers it (outcomes/selectors/courses.py), an induction while none has been seen or
+    when the course has three or more infusions, else a maintenance booster.
+    `treated_before`: the patient had infusions before these (an induction was seen)."""
+    firsts = {s.id for s in course_firsts(ordered, gap)}
+    groups: list[list[InfusionSlot]] = []
+    for slot in _recorded(ordered):
+        if slot.id in firsts or not groups:
+            groups.append([])
+        groups[-1].append(slot)
+    kinds: dict[str, str] = {}
+    seen_induction = treated_before
+    for members in groups:
+        inferred = "induction" if not seen_induction or len(members) >= 3 else MAINTENANCE
+        kind = (members[0].kind if members[0].course is not None else None) or inferred
+        seen_induction = seen_induction or kind == "induction"
+        kinds.update((m.id, kind) for m in members)
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -146,17 +203,26 @@ def _candidates(
     out: CoursePlan,
     course_gap: timedelta,
     recall_hours: Mapping[str, int],
+    treated_before: bool,
 ) -> list[Ask]:
     """Every infusion's steps, timed, with supersession by the next infusion (rule 2); a
     course-anchored step once per course, superseded by the next course."""
     ordered = sorted(infusions, key=lambda s: (s.start, s.id))
     firsts = course_firsts(ordered, course_gap)
+    kinds = course_kinds(ordered, course_gap, treated_before=treated_before)
     found: list[Ask] = []
     for i, slot in enumerate(ordered):
         first = slot in firsts
         later = [f.start for f in firsts if f.start > slot.start]
         for sourced in steps:
             step = sourced.step
+            if step.skip_maintenance and kinds[slot.id] == MAINTENANCE:
+                due = plan_step(
+                    step, infusion_start=slot.start, infusion_end=slot.end, tz=tz, quiet=quiet
+                ).due_at
+                why = "not asked after a maintenance booster"
+                out.skipped.append(Skipped(slot.id, step.key, step.instruments, due, why))
+                continue
             if step.anchor == "course_start":
                 if not first:
                     continue  # asked once per course, from its first infusion
@@ -259,10 +325,13 @@ def plan_course(  # noqa: C901 - the four rules above, one branch each
     answers: Mapping[str, Iterable[datetime]] | None = None,
     made: Mapping[tuple[str | None, str], Made] | None = None,
     course_gap: timedelta = COURSE_GAP,
+    treated_before: bool = False,
 ) -> CoursePlan:
     """The schedule of a patient's infusions as one plan (rules in the module's docstring).
     `answers` maps an instrument to when the patient answered it; `made` holds the asks
-    already made by (infusion id, step key), which are kept as they are."""
+    already made by (infusion id, step key), which are kept as they are; `treated_before`:
+    the patient had infusions before these (a later course is then no induction unless
+    recorded as one or of three infusions or more)."""
     out = CoursePlan()
     made = made or {}
     edges = _Edges()
@@ -274,7 +343,9 @@ def plan_course(  # noqa: C901 - the four rules above, one branch each
             for code in m.instruments:
                 edges.add(code, m.edge, m.edge, f"step '{m.step_key}'")
     momentary: dict[str, list[tuple[datetime, datetime, str, str, bool]]] = {}
-    candidates = _candidates(infusions, steps, tz, quiet, out, course_gap, recall_hours)
+    candidates = _candidates(
+        infusions, steps, tz, quiet, out, course_gap, recall_hours, treated_before
+    )
     # Baselines first (an outcome is judged against them), then the rest, each in time order.
     for ask in [a for a in candidates if a.baseline] + [a for a in candidates if not a.baseline]:
         if (ask.infusion_id, ask.step_key) in made:
@@ -380,6 +451,8 @@ def merge_steps(plans: Sequence[tuple[str, int, Sequence[Step]]]) -> list[Source
                     merged = replace(
                         have,
                         instruments=codes,
+                        # Skipped after a booster only if every plan asking it skips it.
+                        skip_maintenance=have.skip_maintenance and step.skip_maintenance,
                         window_hours=max(have.window_hours, step.window_hours),
                         nudge_count=max(have.nudge_count, step.nudge_count),
                         nudge_interval_minutes=max(

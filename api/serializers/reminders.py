@@ -35,6 +35,10 @@ class CadenceStepSerializer(serializers.Serializer):
     )
     nudge_count = serializers.IntegerField(required=False)
     nudge_interval_minutes = serializers.IntegerField(required=False)
+    skip_maintenance = serializers.BooleanField(
+        required=False,
+        help_text="Not asked after a maintenance booster (an induction or a rescue asks it).",
+    )
 
 
 class CadencePlanSerializer(serializers.ModelSerializer):

@@ -97,6 +97,10 @@ def merged_steps(conditions: Iterable[str], available: Iterable[str] | None = No
                 have["instruments"] += [
                     c for c in step["instruments"] if c not in have["instruments"]
                 ]
+                skip = have.get("skip_maintenance", False) and step.get("skip_maintenance", False)
+                have.pop("skip_maintenance", None)
+                if skip:
+                    have["skip_maintenance"] = True
     return list(by_key.values())
 
 

@@ -7,7 +7,7 @@ from accounts.errors import DomainValidationError
 from accounts.models import Clinic
 
 from ..models import CadencePlan, CadencePlanRevision
-from .plan_store import checked_steps, plan_insert
+from .plan_store import checked_steps, plan_insert, plan_steps
 from .reminders import reminders_replan_for_plan
 
 
@@ -54,7 +54,8 @@ def cadence_plan_update(
     steps_changed = False
     if steps is not None:
         new_steps = [s.as_dict() for s in checked_steps(steps, plan.clinic)]
-        if new_steps != plan.steps:
+        # Compared as parsed: a plan stored before a field existed reads with its default.
+        if new_steps != [step.as_dict() for step in plan_steps(plan)]:
             plan.steps = new_steps
             plan.version += 1
             fields += ["steps", "version"]

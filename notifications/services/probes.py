@@ -168,13 +168,26 @@ def probes_consider(
 
 
 def _probes_stop(patient: Patient, code: str, why: str, now: datetime) -> int:
-    pending = Reminder.objects.filter(
+    """Pending probes of `code` no longer need it: one asking only `code` is cancelled, one
+    shared with another fading instrument keeps asking that one."""
+    # Locked, and status checked under the lock: a probe the dispatcher claimed is history.
+    pending = Reminder.objects.select_for_update(of=("self",)).filter(
         patient=patient, kind=ReminderKind.PROBE, status=ReminderStatus.PENDING
-    ).values_list("pk", "instruments")
-    # status in the UPDATE too: a probe the dispatcher claimed meanwhile is history.
-    return Reminder.objects.filter(
-        pk__in=[pk for pk, asked in pending if code in asked], status=ReminderStatus.PENDING
-    ).update(status=ReminderStatus.CANCELLED, reason=f"not needed: {why}", updated_at=now)
+    )
+    changed = 0
+    for row in pending:
+        if code not in row.instruments:
+            continue
+        rest = [c for c in row.instruments if c != code]
+        if rest:
+            row.instruments = rest
+            row.reason = f"{code} not needed ({why}); {row.reason}"[:200]
+            row.save(update_fields=["instruments", "reason", "updated_at"])
+        else:
+            row.status, row.reason = ReminderStatus.CANCELLED, f"not needed: {why}"
+            row.save(update_fields=["status", "reason", "updated_at"])
+        changed += 1
+    return changed
 
 
 # After this many unanswered probes in a row, the sparse plan carries on alone.
@@ -189,25 +202,25 @@ def probes_after_missed(*, rows: list[Reminder], now: datetime) -> int:
         patient = row.patient
         if patient.status != PatientStatus.ACTIVE or row.infusion is None:
             continue
-        code = row.instruments[0]
-        last = (
-            InstrumentResponse.objects.filter(patient=patient, instrument_code=code)
-            .order_by("-answered_at")
-            .values_list("answered_at", flat=True)
-            .first()
-        )
-        missed = Reminder.objects.filter(
-            patient=patient, kind=ReminderKind.PROBE, status=ReminderStatus.MISSED
-        )
-        if last is not None:
-            missed = missed.filter(due_at__gt=last)
-        if sum(code in asked for asked in missed.values_list("instruments", flat=True)) >= (
-            MISSED_PROBES_MAX
-        ):
-            continue
-        why = f"{code}: the previous probe was not answered"
-        if _probe_add(patient, row.infusion, code, row.window_closes_at, now, why) is not None:
-            added += 1
+        for code in row.instruments:
+            last = (
+                InstrumentResponse.objects.filter(patient=patient, instrument_code=code)
+                .order_by("-answered_at")
+                .values_list("answered_at", flat=True)
+                .first()
+            )
+            missed = Reminder.objects.filter(
+                patient=patient, kind=ReminderKind.PROBE, status=ReminderStatus.MISSED
+            )
+            if last is not None:
+                missed = missed.filter(due_at__gt=last)
+            if sum(code in asked for asked in missed.values_list("instruments", flat=True)) >= (
+                MISSED_PROBES_MAX
+            ):
+                continue
+            why = f"{code}: the previous probe was not answered"
+            if _probe_add(patient, row.infusion, code, row.window_closes_at, now, why) is not None:
+                added += 1
     return added
 
 
@@ -239,6 +252,26 @@ def _probe_add(
         for opens, shut, status, codes in asks
     ):
         return None
+    # A probe already pending in the same window asks this instrument too: one reminder,
+    # one check-in, for every instrument fading at once (pain and mood).
+    shared = (
+        Reminder.objects.select_for_update(of=("self",))
+        .filter(
+            patient=patient,
+            kind=ReminderKind.PROBE,
+            status=ReminderStatus.PENDING,
+            due_at=due,
+            window_closes_at=closes,
+        )
+        .first()
+    )
+    if shared is not None:
+        if code in shared.instruments:
+            return None
+        shared.instruments = [*shared.instruments, code]
+        shared.reason = f"{code} fading too; {shared.reason}"[:200]
+        shared.save(update_fields=["instruments", "reason", "updated_at"])
+        return shared
     budget = weekly_budget(patient)
     within = fits_budget([opens for opens, *_ in asks], due, budget)
     reason = why if within else f"not asked: over the weekly burden budget ({budget})"

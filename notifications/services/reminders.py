@@ -100,14 +100,22 @@ def _answers(patient: Patient, since: datetime, codes: set[str]) -> dict[str, li
 
 
 def course_schedule(
-    *, patient: Patient, steps: list[SourcedStep], infusions: list[Infusion], made: dict
+    *,
+    patient: Patient,
+    steps: list[SourcedStep],
+    infusions: list[Infusion],
+    made: dict,
+    treated_before: bool = False,
 ) -> CoursePlan:
     """What the patient's plans ask around these infusions, as one schedule
     (notifications/course_plan.py), given the asks already made and their answers."""
     recall = instrument_recall_hours(clinic=patient.clinic)
     slots = [
         InfusionSlot(
-            str(i.pk), *infusion_times(i), course=str(i.course_id) if i.course_id else None
+            str(i.pk),
+            *infusion_times(i),
+            course=str(i.course_id) if i.course_id else None,
+            kind=i.course.kind if i.course is not None else None,
         )
         for i in infusions
     ]
@@ -123,6 +131,7 @@ def course_schedule(
         answers=_answers(patient, since, codes) if codes else {},
         made=made,
         course_gap=timedelta(days=settings.AFTERGLOW_COURSE_GAP_DAYS),
+        treated_before=treated_before,
     )
 
 
@@ -141,10 +150,11 @@ def reminders_plan_for_patient(*, patient: Patient, now: datetime | None = None)
         .get(pk=patient.pk)
     )
     steps = steps_of(plans_for_patient(patient=patient))
+    since = now - _horizon(steps)
     infusions = list(
-        Infusion.objects.filter(patient=patient, scheduled_at__gte=now - _horizon(steps)).order_by(
-            "scheduled_at"
-        )
+        Infusion.objects.filter(patient=patient, scheduled_at__gte=since)
+        .select_related("course")
+        .order_by("scheduled_at")
     )
     ids = [i.pk for i in infusions]
     existing = {
@@ -158,7 +168,17 @@ def reminders_plan_for_patient(*, patient: Patient, now: datetime | None = None)
     wanted: dict[tuple[str, str], Ask] = {}
     if patient.status == PatientStatus.ACTIVE and active:
         made = {k: _made(r) for k, r in existing.items() if _history(r)}
-        schedule = course_schedule(patient=patient, steps=steps, infusions=active, made=made)
+        # An infusion before the horizon means these courses are not the patient's first.
+        treated_before = Infusion.objects.filter(
+            patient=patient, scheduled_at__lt=since, status__in=ACTIVE_INFUSION
+        ).exists()
+        schedule = course_schedule(
+            patient=patient,
+            steps=steps,
+            infusions=active,
+            made=made,
+            treated_before=treated_before,
+        )
         wanted = {(a.infusion_id, a.step_key): a for a in schedule.asks}
 
     diff = PlanDiff()

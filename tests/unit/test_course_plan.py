@@ -18,6 +18,7 @@ from notifications.course_plan import (
     SourcedStep,
     burden_per_week,
     course_firsts,
+    course_kinds,
     merge_steps,
     plan_course,
 )
@@ -360,3 +361,111 @@ def test_a_course_step_is_superseded_by_the_next_course_not_by_its_own_infusions
     assert skipped[("i0", "course-61")] == "superseded by the next course"
     assert ("b0", "baseline") in course_asks and ("b0", "course-14") in course_asks
     assert_no_recall_overlap(plan.asks)
+
+
+ACUTE = ("hour-4", "day-1", "day-2")
+
+
+def _booster(day: int, course: str | None = None, kind: str | None = None) -> InfusionSlot:
+    b = induction(FIRST, days=(day,))[0]
+    return InfusionSlot("b0", b.start, b.end, course, kind)
+
+
+def test_a_maintenance_booster_skips_the_acute_steps_and_keeps_its_baseline_and_weekly():
+    plan = schedule([*induction(FIRST), _booster(40)])
+    booster = {a.step_key: a for a in plan.asks if a.infusion_id == "b0"}
+    assert not set(ACUTE) & set(booster)
+    assert {"PHQ-9", "MOOD"} <= set(booster["baseline"].instruments)  # is benefit still there?
+    assert "MOOD" in booster["day-7"].instruments
+    assert any("MOOD" in booster[k].instruments for k in ("day-14", "course-14") if k in booster)
+    skipped = {s.step_key: s.reason for s in plan.skipped if s.infusion_id == "b0"}
+    assert {k: skipped[k] for k in ACUTE} == dict.fromkeys(
+        ACUTE, "not asked after a maintenance booster"
+    )
+    # The induction's infusions ask them; none was skipped as a booster.
+    assert {a.step_key for a in plan.asks if a.infusion_id == "i5"} >= set(ACUTE)
+    boosters = {s.infusion_id for s in plan.skipped if s.reason.startswith("not asked after")}
+    assert boosters == {"b0"}
+    assert_no_recall_overlap(plan.asks)
+
+
+@pytest.mark.parametrize("kind", ["rescue", "induction"])
+def test_a_recorded_rescue_or_induction_booster_asks_the_acute_steps(kind):
+    slots = [
+        *(InfusionSlot(s.id, s.start, s.end, "c1", "induction") for s in induction(FIRST)),
+        _booster(40, "c2", kind),
+    ]
+    plan = schedule(slots)
+    assert {a.step_key for a in plan.asks if a.infusion_id == "b0"} >= set(ACUTE)
+
+
+def test_a_first_lone_infusion_is_an_induction_unless_the_patient_was_treated_before():
+    alone = [_booster(0)]
+    assert {a.step_key for a in schedule(alone).asks} >= set(ACUTE)
+    again = schedule(alone, treated_before=True)
+    assert not set(ACUTE) & {a.step_key for a in again.asks}
+
+
+def test_an_acute_suicidality_step_is_asked_after_every_booster_when_merged():
+    """The safety item's early steps do not skip; merged with a template's skipping step of
+    the same key and timing, the merged step is asked after a maintenance booster too."""
+    plans = [
+        ("trd", 1, parse_steps(_adapted("trd"), recall_hours=RECALL)),
+        ("si", 1, parse_steps(_adapted("acute_suicidality"), recall_hours=RECALL)),
+    ]
+    merged = merge_steps(plans)
+    by_key = {s.step.key: s.step for s in merged}
+    assert not any(by_key[k].skip_maintenance for k in ACUTE)
+    plan = plan_course(
+        infusions=[*induction(FIRST), _booster(40)],
+        steps=merged,
+        tz=NY,
+        quiet=QUIET,
+        recall_hours=RECALL,
+    )
+    booster = {a.step_key: a.instruments for a in plan.asks if a.infusion_id == "b0"}
+    assert all("SI-NOW" in booster[k] for k in ACUTE)
+    trd_only = merge_steps(plans[:1])
+    assert all(s.step.skip_maintenance for s in trd_only if s.step.key in ACUTE)
+
+
+def _adapted(condition: str) -> list[dict]:
+    template = templates()[condition]
+    shipped = set(RECALL) - LICENSED
+    return adapt(template, shipped).steps
+
+
+def test_every_template_but_acute_suicidality_skips_its_acute_steps_after_a_booster():
+    for condition, template in templates().items():
+        flags = {s["key"]: s.get("skip_maintenance", False) for s in template.steps}
+        want = condition != "acute_suicidality"
+        assert all(flags[k] is want for k in ACUTE), condition
+        assert not any(v for k, v in flags.items() if k not in ACUTE), condition
+
+
+_LAYOUT = st.lists(
+    st.tuples(st.integers(min_value=1, max_value=30), st.booleans()), min_size=1, max_size=12
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(layout=_LAYOUT)
+def test_course_kinds_agree_with_the_course_engine(layout):
+    """The planner infers a course's kind as the outcomes engine does (before it marks
+    rescues, which needs outcomes): gaps, recorded courses, and three infusions or more."""
+    from outcomes.selectors.courses import InfusionRow, group_courses
+
+    slots, rows, at = [], [], FIRST
+    for n, (gap_days, recorded) in enumerate(layout):
+        at += timedelta(days=gap_days)
+        course = f"r{n // 3}" if recorded else None
+        kind = ("induction", "maintenance", "rescue")[n // 3 % 3] if recorded else None
+        end = at + timedelta(minutes=40)
+        slots.append(InfusionSlot(f"x{n}", at, end, course, kind))
+        rows.append(InfusionRow(f"x{n}", n + 1, course, kind, at, end))
+    # Recorded infusions that share a course id must be contiguous for both engines.
+    ids = [s.course for s in slots if s.course]
+    if any(ids.index(c) != len(ids) - 1 - ids[::-1].index(c) - ids.count(c) + 1 for c in ids):
+        return
+    engine = {r.id: c.event.kind for c in group_courses(rows, gap_days=10) for r in c.infusions}
+    assert course_kinds(slots) == {k: str(v) for k, v in engine.items()}
