@@ -59,6 +59,8 @@ class Role(models.TextChoices):
     CLINICIAN = "clinician", "Clinician"
     SCHEDULER = "scheduler", "Scheduler"
     CLINIC_ADMIN = "clinic_admin", "Clinic admin"
+    # Records the infusion visit on the floor (monitoring, dose, discharge): issue 14.
+    NURSE = "nurse", "Nurse"
 
 
 class ClinicMembership(models.Model):

@@ -15,6 +15,7 @@ from .views import (
     patients,
     privacy,
     reminders,
+    visits,
 )
 
 urlpatterns = [
@@ -207,5 +208,62 @@ urlpatterns = [
         "instruments/<uuid:instrument_version_id>/",
         instruments.InstrumentDetailView.as_view(),
         name="instrument-detail",
+    ),
+    # The infusion visit (issue 14).
+    path("infusions/<uuid:infusion_id>/visit/", visits.VisitView.as_view(), name="visit"),
+    path(
+        "infusions/<uuid:infusion_id>/visit/readings/",
+        visits.VisitReadingCreateView.as_view(),
+        name="visit-readings",
+    ),
+    path(
+        "infusions/<uuid:infusion_id>/visit/adverse-events/",
+        visits.VisitAdverseEventCreateView.as_view(),
+        name="visit-adverse-events",
+    ),
+    path(
+        "infusions/<uuid:infusion_id>/visit/hold-override/",
+        visits.VisitHoldOverrideView.as_view(),
+        name="visit-hold-override",
+    ),
+    path(
+        "infusions/<uuid:infusion_id>/visit/discharge/",
+        visits.VisitDischargeView.as_view(),
+        name="visit-discharge",
+    ),
+    path(
+        "infusions/<uuid:infusion_id>/visit/rems-form/",
+        visits.RemsFormView.as_view(),
+        name="visit-rems-form",
+    ),
+    path(
+        "infusions/<uuid:infusion_id>/visit/rems-form/pdf/",
+        visits.RemsFormPdfView.as_view(),
+        name="visit-rems-form-pdf",
+    ),
+    path(
+        "infusions/<uuid:infusion_id>/visit/rems-form/file/",
+        visits.RemsFormFileView.as_view(),
+        name="visit-rems-form-file",
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/rems-forms/",
+        visits.ClinicRemsFormListView.as_view(),
+        name="clinic-rems-forms",
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/visit-alerts/",
+        visits.ClinicVisitAlertListView.as_view(),
+        name="clinic-visit-alerts",
+    ),
+    path(
+        "visit-alerts/<uuid:alert_id>/acknowledge/",
+        visits.VisitAlertAcknowledgeView.as_view(),
+        name="visit-alert-acknowledge",
+    ),
+    path(
+        "clinics/<uuid:clinic_id>/visit-settings/",
+        visits.ClinicVisitSettingsView.as_view(),
+        name="clinic-visit-settings",
     ),
 ]

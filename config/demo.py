@@ -5,7 +5,7 @@ real ones are."""
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -24,6 +24,13 @@ from outcomes.services import (
 )
 from outcomes.services.checkins import ResponseInput
 from outcomes.services.infusions import infusion_schedule
+from outcomes.services.visits import (
+    DISCHARGE_ITEMS,
+    adverse_event_add,
+    discharge,
+    reading_add,
+    session_start,
+)
 
 User = get_user_model()
 
@@ -33,6 +40,7 @@ STAFF = [
     ("demo-clinician", Role.CLINICIAN),
     ("demo-scheduler", Role.SCHEDULER),
     ("demo-admin", Role.CLINIC_ADMIN),
+    ("demo-nurse", Role.NURSE),
 ]
 
 
@@ -115,6 +123,7 @@ def demo_seed(*, now: datetime | None = None, seed: int = 7) -> DemoReport:
             conditions=conditions,
             care_team_ids=[staff[Role.CLINICIAN].id],
             clinic_reference=f"DEMO-{n:03d}",
+            date_of_birth=date(1970 + 9 * n, n, 10 + n),
             issued_by=staff[Role.CLINIC_ADMIN],
         )
         username = f"demo-patient-{n}"
@@ -167,11 +176,97 @@ def demo_seed(*, now: datetime | None = None, seed: int = 7) -> DemoReport:
         side_effects=["dissociation"],
     )
     report.demo_infusion = str(infusion.id)
+    _seed_visit(infusion, staff[Role.NURSE], spike=False)
+    # Esketamine sessions of Blake: one filed-ready 2 days ago (its REMS form is due), one
+    # 9 days ago never filed (overdue), with a blood-pressure spike at 40 minutes.
+    blake = Patient.objects.get(clinic=clinic, clinic_reference="DEMO-002")
+    for days, spike in ((9, True), (2, False)):
+        start = now - timedelta(days=days)
+        nasal = infusion_schedule(
+            patient=blake,
+            scheduled_at=start,
+            started_at=start,
+            ended_at=start + timedelta(minutes=10),
+            product="esketamine",
+            route="intranasal",
+            total_dose_mg=Decimal("56"),
+            concomitant_medications=[{"name": "Xanax XR 0.5 mg"}, {"name": "Sertraline 100 mg"}],
+        )
+        _seed_visit(nasal, staff[Role.NURSE], spike=spike)
     _, report.fresh_enrolment_code = enrolment_code_issue(
         patient=Patient.objects.get(clinic=clinic, clinic_reference="DEMO-003"),
         issued_by=staff[Role.CLINIC_ADMIN],
     )
     return report
+
+
+def _seed_visit(infusion, nurse, *, spike: bool) -> None:
+    """A monitored visit: readings at 0, 15, 40, 60 and 90 minutes, sedation and
+    dissociation, discharge two hours after the dose; a spike at 40 minutes if asked."""
+    start = infusion.started_at
+    session_start(infusion=infusion, user=nurse, now=start - timedelta(minutes=10))
+    readings = [
+        (-5, {"systolic": 124, "diastolic": 80, "heart_rate": 74, "spo2": 98, "resp_rate": 14}),
+        (15, {"systolic": 136, "diastolic": 86, "heart_rate": 82, "spo2": 97, "moaas": 4}),
+        (
+            40,
+            {
+                "systolic": 186 if spike else 148,
+                "diastolic": 112 if spike else 92,
+                "heart_rate": 90,
+                "spo2": 96,
+                "moaas": 4,
+                "dissociation_scale": "CADSS-6",
+                "dissociation_score": 7,
+            },
+        ),
+        (60, {"systolic": 140, "diastolic": 88, "heart_rate": 84, "spo2": 97, "moaas": 5}),
+        (
+            90,
+            {
+                "systolic": 128,
+                "diastolic": 82,
+                "heart_rate": 76,
+                "spo2": 98,
+                "resp_rate": 14,
+                "dissociation_scale": "CADSS-6",
+                "dissociation_score": 0,
+            },
+        ),
+    ]
+    for minutes, values in readings:
+        at = start + timedelta(minutes=minutes)
+        phase = "pre_dose" if minutes < 0 else ("pre_discharge" if minutes == 90 else None)
+        reading_add(
+            infusion=infusion,
+            reading_id=uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{infusion.pk}:{minutes}"),
+            taken_at=at,
+            phase=phase,
+            fields=values,
+            user=nurse,
+            now=at,
+        )
+    adverse_event_add(
+        infusion=infusion,
+        event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{infusion.pk}:nausea"),
+        occurred_at=start + timedelta(minutes=30),
+        term="nausea",
+        severity="mild",
+        serious=False,
+        action_taken="observed",
+        user=nurse,
+        now=start + timedelta(minutes=30),
+    )
+    if not spike:
+        end = start + timedelta(minutes=125)
+        discharge(
+            infusion=infusion,
+            checklist=dict.fromkeys(DISCHARGE_ITEMS, True),
+            ready_to_leave_at=start + timedelta(minutes=95),
+            left_at=end,
+            user=nurse,
+            now=end,
+        )
 
 
 def _seed_history(*, patient, infusion_at, now, rng, baseline, floor, fade_day, instruments) -> int:

@@ -16,6 +16,7 @@ from .services.care_team import (
     follow_up_notice_key,
     follow_up_recipients,
     on_call_for,
+    visit_staff,
     with_capturer,
 )
 from .services.plan_store import instrument_recall_hours
@@ -86,6 +87,18 @@ def on_alerts_raised(event: events.SafetyAlertsRaised) -> int:
     )
 
 
+def on_visit_alert(event: events.VisitAlertRaised) -> int:
+    """A reading past a threshold at the visit: the staff who recorded the session (the
+    nurses on the floor) and the patient's care team, with the care-team notice's fixed
+    text (nothing about the patient or the reading leaves the database)."""
+    floor = visit_staff(event.alert.session)
+    return care_team_notify(
+        patient=event.patient,
+        dedupe_key=f"visit-alert:{event.alert.id}",
+        recipients=floor + [u for u in care_team_of(event.patient) if u not in floor],
+    )
+
+
 def on_alert_escalated(event: events.SafetyAlertEscalated) -> int:
     alert = event.alert
     if alert.status == AlertStatus.ACKNOWLEDGED:
@@ -149,6 +162,7 @@ def connect() -> None:
     events.subscribe(events.PatientChanged, on_patient_changed)
     events.subscribe(events.PatientErased, on_patient_erased)
     events.subscribe(events.SafetyAlertsRaised, on_alerts_raised)
+    events.subscribe(events.VisitAlertRaised, on_visit_alert)
     events.subscribe(events.SafetyAlertEscalated, on_alert_escalated)
     events.subscribe(events.SafetyAlertAcknowledged, on_alert_closed)
     events.subscribe(events.SafetyAlertResolved, on_alert_closed)

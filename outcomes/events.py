@@ -2,8 +2,8 @@
 
 `outcomes` never calls upward (docs/architecture.md): when a check-in is stored, an
 infusion recorded, moved or cancelled, a patient changed or erased, a safety alert raised,
-escalated, acknowledged or resolved, a follow-up screener wanted, or a patient's benefit is
-fading, it `announce`s an event, and whoever cares (`notifications`, from its
+escalated, acknowledged or resolved, a visit alert raised, a follow-up screener wanted, or
+a patient's benefit is fading, it `announce`s an event, and whoever cares (`notifications`, from its
 `AppConfig.ready()`) has subscribed a handler for that event's type.
 
 Handlers run at once, in the order they subscribed, inside the announcer's transaction: a
@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from outcomes.models import CheckIn, Infusion, InstrumentResponse, Patient, SafetyAlert
+    from outcomes.models import (
+        CheckIn,
+        Infusion,
+        InstrumentResponse,
+        Patient,
+        SafetyAlert,
+        VisitAlert,
+    )
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,14 @@ class SafetyAlertsRaised:
 
     patient: Patient
     alerts: tuple[SafetyAlert, ...]
+
+
+@dataclass(frozen=True)
+class VisitAlertRaised:
+    """A reading at the infusion visit opened an alert, for the staff on the floor."""
+
+    patient: Patient
+    alert: VisitAlert
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,7 @@ Event = (
     | PatientChanged
     | PatientErased
     | SafetyAlertsRaised
+    | VisitAlertRaised
     | SafetyAlertEscalated
     | SafetyAlertAcknowledged
     | SafetyAlertResolved

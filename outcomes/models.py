@@ -43,6 +43,8 @@ class Patient(models.Model):
     )
     display_name = models.CharField(max_length=200)
     clinic_reference = models.CharField(max_length=64, blank=True, default="")
+    # Age is derived from it where a dose is checked or a form filed (never stored twice).
+    date_of_birth = models.DateField(null=True, blank=True)
     timezone = models.CharField(max_length=64, validators=[validate_iana_zone])
     care_team = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="care_team_patients", blank=True
@@ -305,6 +307,25 @@ class InfusionStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class Product(models.TextChoices):
+    KETAMINE = "ketamine", "Racemic ketamine"
+    ESKETAMINE = "esketamine", "Esketamine (Spravato)"
+
+
+class Route(models.TextChoices):
+    IV = "iv", "Intravenous"
+    IM = "im", "Intramuscular"
+    INTRANASAL = "intranasal", "Intranasal"
+
+
+# Which routes each product is given by (esketamine is a nasal spray: Spravato label); the
+# first is the default when none is recorded.
+PRODUCT_ROUTES = {
+    Product.KETAMINE: (Route.IV, Route.IM),
+    Product.ESKETAMINE: (Route.INTRANASAL,),
+}
+
+
 class Infusion(models.Model):
     """One ketamine infusion. Reminders are planned from its end (or, until it has
     happened, from its scheduled start plus its planned duration)."""
@@ -321,6 +342,8 @@ class Infusion(models.Model):
     planned_duration_minutes = models.PositiveSmallIntegerField(default=40)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    product = models.CharField(max_length=20, choices=Product.choices, default=Product.KETAMINE)
+    route = models.CharField(max_length=20, choices=Route.choices, default=Route.IV)
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     dose_mg_per_kg = models.DecimalField(max_digits=5, decimal_places=3, null=True, blank=True)
     total_dose_mg = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
@@ -330,6 +353,15 @@ class Infusion(models.Model):
     side_effects = models.JSONField(default=list, blank=True)
     concomitant_medications = models.JSONField(default=list, blank=True)
     benzodiazepine_recorded = models.BooleanField(default=False)
+    # What the medication table (outcomes/visits/medication_table.json) matched, and its
+    # version: [{"ingredient", "drug_class", "matched"}].
+    medication_matches = models.JSONField(default=list, blank=True)
+    medication_table_version = models.CharField(max_length=20, blank=True, default="")
+    # A dose outside the clinic's range for the product and route needs a recorded reason.
+    dose_override_reason = models.CharField(max_length=300, blank=True, default="")
+    dose_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=200, blank=True, default="")
     created_by = models.ForeignKey(
@@ -693,3 +725,247 @@ class InfusionOutcomeRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument_code} outcome of infusion {self.infusion_id}"
+
+
+# --- the infusion visit (issue 14) ------------------------------------------------------
+# Defaults cite docs/clinical/INSTRUMENTS.md, "The infusion visit: monitoring"; each is a
+# clinic setting. A patient's first `strict_infusions` infusions use the stricter column.
+def _default_dose_ranges() -> list[dict]:
+    # Racemic ketamine for depression: 0.5 mg/kg over 40 min (Murrough 2013), up to
+    # 1.0 mg/kg in dose-finding work (Fava 2018); esketamine: 56 or 84 mg, 28 mg in older
+    # patients' starts (Spravato label). UNVERIFIED beyond those sources: clinic-set.
+    return [
+        {"product": "ketamine", "route": "iv", "unit": "mg_per_kg", "min": 0.1, "max": 1.0},
+        {"product": "ketamine", "route": "im", "unit": "mg_per_kg", "min": 0.1, "max": 1.0},
+        {"product": "esketamine", "route": "intranasal", "unit": "mg", "min": 28, "max": 84},
+    ]
+
+
+class ClinicVisitSettings(models.Model):
+    """A clinic's visit thresholds and dose ranges. A blood pressure at or over its alert
+    threshold, a heart or respiratory rate outside its range, an SpO2 below its floor or a
+    MOAA/S at or below its level raises a visit alert to the staff on the floor; a pre-dose
+    blood pressure above a hold threshold holds the infusion until someone records an
+    override with a reason."""
+
+    clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="visit_settings")
+    # Murrough 2013 stopped an infusion at 180/115; severe hypertension as >= 180/110
+    # (Yale series, PMID 38991311, counts it so); 43% of it in the first 3 infusions.
+    alert_systolic = models.PositiveSmallIntegerField(default=180)
+    alert_diastolic = models.PositiveSmallIntegerField(default=110)
+    strict_alert_systolic = models.PositiveSmallIntegerField(default=160)
+    strict_alert_diastolic = models.PositiveSmallIntegerField(default=100)
+    # Pre-dose hold: the Spravato label asks to weigh the risk above 140/90; one clinic
+    # protocol withholds above 140/90 (UNVERIFIED): 140/90 for the first infusions, 150/95
+    # after, both clinic-set.
+    hold_systolic = models.PositiveSmallIntegerField(default=150)
+    hold_diastolic = models.PositiveSmallIntegerField(default=95)
+    strict_hold_systolic = models.PositiveSmallIntegerField(default=140)
+    strict_hold_diastolic = models.PositiveSmallIntegerField(default=90)
+    heart_rate_high = models.PositiveSmallIntegerField(default=110)
+    strict_heart_rate_high = models.PositiveSmallIntegerField(default=100)
+    heart_rate_low = models.PositiveSmallIntegerField(default=50)
+    # SpO2 < 93% is the usual flag (INSTRUMENTS.md): an alert below this.
+    spo2_low = models.PositiveSmallIntegerField(default=93)
+    strict_spo2_low = models.PositiveSmallIntegerField(default=94)
+    resp_rate_low = models.PositiveSmallIntegerField(default=10)
+    resp_rate_high = models.PositiveSmallIntegerField(default=24)
+    # MOAA/S (0-5, 5 = responds readily to name): at or below this, deep sedation.
+    sedation_alert_at_or_below = models.PositiveSmallIntegerField(default=2)
+    strict_infusions = models.PositiveSmallIntegerField(default=3)
+    dose_ranges = models.JSONField(default=_default_dose_ranges)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    def __str__(self) -> str:
+        return f"Visit settings of {self.clinic_id}"
+
+
+class SessionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+
+
+class MonitoringSession(models.Model):
+    """The monitoring of one infusion visit: readings, adverse events, discharge. The
+    thresholds in force when it started are kept with it (`thresholds`), so a later change
+    of the clinic's settings does not rewrite what was alerted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    infusion = models.OneToOneField(Infusion, on_delete=models.PROTECT, related_name="visit")
+    status = models.CharField(
+        max_length=20, choices=SessionStatus.choices, default=SessionStatus.OPEN
+    )
+    strict = models.BooleanField(help_text="One of the patient's first infusions.")
+    thresholds = models.JSONField()
+    started_at = models.DateTimeField()
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    on_hold = models.BooleanField(default=False)
+    hold_override_reason = models.CharField(max_length=300, blank=True, default="")
+    hold_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    hold_override_at = models.DateTimeField(null=True, blank=True)
+    discharge_checklist = models.JSONField(default=dict, blank=True)
+    ready_to_leave_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    discharged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rems_required = models.BooleanField(default=False)
+    rems_filed_at = models.DateTimeField(null=True, blank=True)
+    rems_filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rems_filed_form = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=SessionStatus.values), name="session_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(left_at__isnull=True)
+                | Q(ready_to_leave_at__isnull=False, left_at__gte=models.F("ready_to_leave_at")),
+                name="session_leaves_after_ready",
+            ),
+        ]
+        indexes = [models.Index(fields=["rems_required", "rems_filed_at"], name="session_rems")]
+
+    def __str__(self) -> str:
+        return f"Visit of infusion {self.infusion_id}"
+
+
+class ReadingPhase(models.TextChoices):
+    PRE_DOSE = "pre_dose", "Before the dose"
+    DURING = "during", "During the infusion"
+    PEAK = "peak", "About 40 minutes in"
+    END = "end", "End of the infusion"
+    PRE_DISCHARGE = "pre_discharge", "Before discharge"
+    OTHER = "other", "Other"
+
+
+class VisitReading(models.Model):
+    """One timed reading at the visit: vital signs, sedation (MOAA/S) and dissociation, any
+    of them. Its id is the tablet's (a retry of the same reading is the same row)."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    session = models.ForeignKey(
+        MonitoringSession, on_delete=models.PROTECT, related_name="readings"
+    )
+    taken_at = models.DateTimeField()
+    phase = models.CharField(max_length=20, choices=ReadingPhase.choices)
+    # False: derived from the time and the infusion's start and end (thresholds.phase_of),
+    # and derived again when those are recorded or changed.
+    phase_given = models.BooleanField(default=True)
+    systolic = models.PositiveSmallIntegerField(null=True, blank=True)
+    diastolic = models.PositiveSmallIntegerField(null=True, blank=True)
+    heart_rate = models.PositiveSmallIntegerField(null=True, blank=True)
+    spo2 = models.PositiveSmallIntegerField(null=True, blank=True)
+    resp_rate = models.PositiveSmallIntegerField(null=True, blank=True)
+    moaas = models.PositiveSmallIntegerField(null=True, blank=True)
+    dissociation_scale = models.CharField(max_length=16, blank=True, default="")
+    dissociation_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    payload_digest = models.CharField(max_length=64)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["taken_at", "created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(phase__in=ReadingPhase.values), name="reading_phase_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(moaas__isnull=True) | Q(moaas__lte=5), name="reading_moaas_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reading {self.id}"
+
+
+class AdverseSeverity(models.TextChoices):
+    MILD = "mild", "Mild"
+    MODERATE = "moderate", "Moderate"
+    SEVERE = "severe", "Severe"
+
+
+class AdverseAction(models.TextChoices):
+    NONE = "none", "None"
+    OBSERVED = "observed", "Observed longer"
+    PAUSED = "paused", "Infusion paused"
+    RATE_REDUCED = "rate_reduced", "Rate reduced"
+    STOPPED = "stopped", "Infusion stopped"
+    MEDICATION = "medication", "Medication given"
+    TRANSFERRED = "transferred", "Transferred to emergency care"
+
+
+class VisitAdverseEvent(models.Model):
+    id = models.UUIDField(primary_key=True, editable=False)
+    session = models.ForeignKey(
+        MonitoringSession, on_delete=models.PROTECT, related_name="adverse_events"
+    )
+    occurred_at = models.DateTimeField()
+    term = models.CharField(max_length=40)
+    severity = models.CharField(max_length=20, choices=AdverseSeverity.choices)
+    serious = models.BooleanField(default=False)
+    action_taken = models.CharField(max_length=20, choices=AdverseAction.choices)
+    notes = models.CharField(max_length=500, blank=True, default="")
+    payload_digest = models.CharField(max_length=64)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["occurred_at", "created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(severity__in=AdverseSeverity.values), name="adverse_severity_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(action_taken__in=AdverseAction.values), name="adverse_action_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Adverse event {self.id}"
+
+
+class VisitAlert(models.Model):
+    """A reading at or past a threshold, for the staff on the floor (never the patient). One
+    per parameter while unacknowledged: a later reading past it updates the open alert."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(MonitoringSession, on_delete=models.PROTECT, related_name="alerts")
+    reading = models.ForeignKey(VisitReading, on_delete=models.PROTECT, related_name="alerts")
+    parameter = models.CharField(max_length=20)
+    value = models.CharField(max_length=20)
+    limit = models.CharField(max_length=40)
+    readings_past = models.PositiveSmallIntegerField(default=1)
+    raised_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["raised_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "parameter"],
+                condition=Q(acknowledged_at__isnull=True),
+                name="visit_alert_one_open_per_parameter",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Visit alert {self.parameter} {self.id}"

@@ -72,6 +72,7 @@ PERSONAS = [
     "clinician_x",
     "scheduler_x",
     "admin_x",
+    "nurse_x",
     "clinician_y",
     "scheduler_y",
     "anonymous",
@@ -95,7 +96,17 @@ PLAN_READERS_X = _everyone(
 )
 STEPS = [{"key": "hour-2", "offset_minutes": 120, "instruments": ["MOOD"], "window_hours": 6}]
 PATIENT_ONLY = _everyone(403, anonymous=401, patient_a=200, patient_b=200, patient_y=200)
-STAFF_PERSONAS = ["clinician_x", "scheduler_x", "admin_x", "clinician_y", "scheduler_y"]
+STAFF_PERSONAS = ["clinician_x", "scheduler_x", "admin_x", "nurse_x", "clinician_y", "scheduler_y"]
+# The infusion visit: nurses and clinicians of clinic X; another clinic's objects are 404.
+VISIT_X = _everyone(403, anonymous=401, clinician_x=200, nurse_x=200, clinician_y=404)
+
+
+def _visit(code, other=404):
+    return _everyone(403, anonymous=401, clinician_x=code, nurse_x=code, clinician_y=other)
+
+
+def _reading(w):
+    return {"id": str(uuid.uuid4()), "taken_at": timezone.now().isoformat(), "heart_rate": 80}
 
 
 def _staff(code):
@@ -211,12 +222,12 @@ MATRIX = [
         lambda w: {"paused_until": None},
         SCHEDULERS_X,
     ),
-    ("get", "/api/v1/infusions/{infusion_a}/", None, STAFF_ONLY_HEALTH),
+    ("get", "/api/v1/infusions/{infusion_a}/", None, VISIT_X),
     (
         "patch",
         "/api/v1/infusions/{infusion_a}/",
         lambda w: {"observation_minutes": 60},
-        STAFF_ONLY_HEALTH,
+        VISIT_X,
     ),
     (
         "post",
@@ -372,6 +383,55 @@ MATRIX = [
         lambda w: {"high_acknowledge_within_minutes": 5},
         ADMIN_X,
     ),
+    # The infusion visit (issue 14).
+    ("get", "/api/v1/infusions/{infusion_a}/visit/", None, VISIT_X),
+    ("post", "/api/v1/infusions/{infusion_a}/visit/", None, VISIT_X),
+    ("post", "/api/v1/infusions/{infusion_a}/visit/readings/", _reading, _visit(201)),
+    (
+        "post",
+        "/api/v1/infusions/{infusion_a}/visit/adverse-events/",
+        lambda w: {
+            "id": str(uuid.uuid4()),
+            "occurred_at": timezone.now().isoformat(),
+            "term": "nausea",
+            "severity": "mild",
+            "action_taken": "observed",
+        },
+        _visit(201),
+    ),
+    (
+        "post",
+        "/api/v1/infusions/{infusion_a}/visit/hold-override/",
+        lambda w: {"reason": "Re-measured at rest"},
+        VISIT_X,  # the world's pre-dose 190/118 holds it
+    ),
+    (
+        "post",
+        "/api/v1/infusions/{infusion_a}/visit/discharge/",
+        lambda w: {
+            "checklist": {"vitals_acceptable": True},
+            "ready_to_leave_at": timezone.now().isoformat(),
+        },
+        VISIT_X,
+    ),
+    ("get", "/api/v1/infusions/{infusion_e}/visit/rems-form/", None, VISIT_X),
+    ("get", "/api/v1/infusions/{infusion_e}/visit/rems-form/pdf/", None, VISIT_X),
+    ("post", "/api/v1/infusions/{infusion_e}/visit/rems-form/file/", None, _visit(400)),
+    ("get", "/api/v1/clinics/{clinic_x}/rems-forms/", None, VISIT_X),
+    ("get", "/api/v1/clinics/{clinic_x}/visit-alerts/", None, VISIT_X),
+    ("post", "/api/v1/visit-alerts/{visit_alert_a}/acknowledge/", None, VISIT_X),
+    (
+        "get",
+        "/api/v1/clinics/{clinic_x}/visit-settings/",
+        None,
+        _everyone(403, anonymous=401, clinician_x=200, nurse_x=200, admin_x=200, clinician_y=404),
+    ),
+    (
+        "patch",
+        "/api/v1/clinics/{clinic_x}/visit-settings/",
+        lambda w: {"spo2_low": 92},
+        _everyone(403, anonymous=401, admin_x=200),
+    ),
 ]
 # Open by design: they take credentials or a code, and answer 400 to bad ones.
 PUBLIC = {
@@ -393,6 +453,8 @@ def endpoint_path(template: str, w) -> str:
         plan_x=w.plan_x.id,
         clinic_x=w.clinic_x.id,
         alert_a=w.alert_a.id,
+        infusion_e=w.infusion_e.id,
+        visit_alert_a=w.visit_alert_a.id,
         staff_x=w.clinician_x.id,
     )
 
@@ -420,3 +482,18 @@ def answer_mood(patient, at, mood):
         responses=[ResponseInput("MOOD", "1", {"item1": mood})],
         now=at,
     )
+
+
+def validation_error(resp, attr: str, code: str | None = None) -> dict:
+    """Assert the one error shape and return the error naming `attr`."""
+    assert resp.status_code == 400, resp.content
+    body = resp.json()
+    assert body["type"] == "validation_error"
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert set(error) == {"code", "detail", "attr"}, error
+    matching = [e for e in body["errors"] if e["attr"] == attr]
+    assert matching, body
+    if code is not None:
+        assert matching[0]["code"] == code, body
+    return matching[0]

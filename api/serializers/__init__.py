@@ -336,6 +336,7 @@ class PatientSerializer(serializers.ModelSerializer):
             "clinic",
             "display_name",
             "clinic_reference",
+            "date_of_birth",
             "timezone",
             "conditions",
             "care_team",
@@ -377,6 +378,7 @@ class PatientRecordSerializer(serializers.ModelSerializer):
             "clinic",
             "display_name",
             "clinic_reference",
+            "date_of_birth",
             "timezone",
             "status",
             "created_at",
@@ -405,6 +407,9 @@ class PatientCreateSerializer(serializers.Serializer):
     clinic_reference = serializers.CharField(
         max_length=64, required=False, default="", allow_blank=True
     )
+    date_of_birth = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Age is derived from it."
+    )
     timezone = serializers.CharField(max_length=64, help_text="IANA zone, e.g. America/New_York.")
     conditions = serializers.ListField(
         child=serializers.ChoiceField(choices=Condition.choices),
@@ -423,6 +428,7 @@ class PatientCreateSerializer(serializers.Serializer):
 
 class PatientUpdateSerializer(serializers.Serializer):
     display_name = serializers.CharField(max_length=MAX_TEXT, required=False)
+    date_of_birth = serializers.DateField(required=False)
     timezone = serializers.CharField(max_length=64, required=False)
     conditions = serializers.ListField(
         child=serializers.ChoiceField(choices=Condition.choices),

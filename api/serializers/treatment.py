@@ -3,8 +3,17 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from outcomes.models import CourseKind, Infusion, TreatmentCourse
-from outcomes.services.infusions import BENZODIAZEPINE_WARNING, SIDE_EFFECTS, VITALS_RANGES
+from outcomes.models import CourseKind, Infusion, MonitoringSession, Product, Route, TreatmentCourse
+from outcomes.selectors.visits import visit_summary
+from outcomes.services.infusions import (
+    SIDE_EFFECTS,
+    VITALS_RANGES,
+    medication_warnings,
+    vitals_warnings,
+)
+from outcomes.services.patients import age_on
+
+from .fields import AwareDateTimeField
 
 
 class VitalsSerializer(serializers.Serializer):
@@ -48,11 +57,20 @@ class TreatmentCourseCreateSerializer(serializers.Serializer):
     notes = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
 
+class MedicationMatchSerializer(serializers.Serializer):
+    ingredient = serializers.CharField()
+    drug_class = serializers.ChoiceField(choices=["benzodiazepine", "z_drug", "stimulant", "maoi"])
+    matched = serializers.CharField(help_text="The name that matched, e.g. 'Ativan'.")
+
+
 class InfusionSerializer(serializers.ModelSerializer):
     patient = serializers.UUIDField(source="patient_id", read_only=True)
     course = serializers.UUIDField(source="course_id", allow_null=True, read_only=True)
     duration_minutes = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
+    medication_matches = MedicationMatchSerializer(many=True)
+    age_years = serializers.SerializerMethodField()
+    visit = serializers.SerializerMethodField()
     vitals_before = VitalsSerializer()
     vitals_after = VitalsSerializer()
     concomitant_medications = MedicationSerializer(many=True)
@@ -78,7 +96,14 @@ class InfusionSerializer(serializers.ModelSerializer):
             "side_effects",
             "concomitant_medications",
             "benzodiazepine_recorded",
+            "medication_matches",
+            "medication_table_version",
+            "product",
+            "route",
+            "age_years",
+            "dose_override_reason",
             "warnings",
+            "visit",
             "cancelled_at",
             "cancel_reason",
             "created_at",
@@ -93,17 +118,32 @@ class InfusionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_warnings(self, obj) -> list[str]:
-        return [BENZODIAZEPINE_WARNING] if obj.benzodiazepine_recorded else []
+        settings_row = self.context.get("visit_settings")
+        return medication_warnings(obj) + vitals_warnings(obj, settings_row=settings_row)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_age_years(self, obj) -> int | None:
+        """Age on the day of the infusion, from the patient's date of birth."""
+        return age_on(obj.patient.date_of_birth, (obj.started_at or obj.scheduled_at).date())
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_visit(self, obj) -> dict | None:
+        """The visit's summary (monitoring, alerts, discharge, REMS), if one was recorded."""
+        try:
+            session = obj.visit
+        except MonitoringSession.DoesNotExist:
+            return None
+        return visit_summary(session)
 
 
 class InfusionWriteSerializer(serializers.Serializer):
     """Create (scheduled_at required) or change (every field optional) an infusion."""
 
     course = serializers.UUIDField(required=False, allow_null=True)
-    scheduled_at = serializers.DateTimeField()
+    scheduled_at = AwareDateTimeField()
     planned_duration_minutes = serializers.IntegerField(min_value=1, max_value=240, required=False)
-    started_at = serializers.DateTimeField(required=False, allow_null=True)
-    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    started_at = AwareDateTimeField(required=False, allow_null=True)
+    ended_at = AwareDateTimeField(required=False, allow_null=True)
     weight_kg = serializers.DecimalField(
         max_digits=5, decimal_places=1, min_value=20, max_value=350, required=False, allow_null=True
     )
@@ -122,6 +162,14 @@ class InfusionWriteSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=sorted(SIDE_EFFECTS)), required=False, max_length=20
     )
     concomitant_medications = MedicationSerializer(many=True, required=False, max_length=50)
+    product = serializers.ChoiceField(choices=Product.choices, required=False)
+    route = serializers.ChoiceField(choices=Route.choices, required=False)
+    dose_override_reason = serializers.CharField(
+        max_length=300,
+        required=False,
+        allow_blank=True,
+        help_text="Why a dose outside the clinic's range for the product and route is given.",
+    )
 
 
 class InfusionCancelSerializer(serializers.Serializer):

@@ -6,13 +6,15 @@ from rest_framework.response import Response
 
 from accounts.errors import DomainValidationError
 from outcomes.models import Infusion, TreatmentCourse
-from outcomes.selectors import HEALTH_DATA_ROLES, access_infusion, access_patient
+from outcomes.selectors import HEALTH_DATA_ROLES, VISIT_ROLES, access_infusion, access_patient
+from outcomes.selectors.visits import with_given_before
 from outcomes.services.infusions import (
     infusion_cancel,
     infusion_schedule,
     infusion_update,
     treatment_course_create,
 )
+from outcomes.services.visits import visit_settings_read
 
 from ..pagination import ListPagination
 from ..permissions import IsPatient, IsStaffWithRole, request_patient
@@ -46,7 +48,19 @@ class PatientInfusionListCreateView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Infusion.objects.none()
         patient = access_patient(user=self.request.user, patient_id=self.kwargs["patient_id"])
-        return Infusion.objects.filter(patient=patient).order_by("-scheduled_at")
+        self.visit_settings = visit_settings_read(clinic_id=patient.clinic_id)
+        return with_given_before(
+            Infusion.objects.filter(patient=patient)
+            .select_related("patient", "visit__infusion__patient")
+            .prefetch_related("visit__readings", "visit__alerts", "visit__adverse_events")
+            .order_by("-scheduled_at")
+        )
+
+    def get_serializer_context(self):
+        # The clinic's visit thresholds once per page, not once per infusion.
+        return super().get_serializer_context() | {
+            "visit_settings": getattr(self, "visit_settings", None)
+        }
 
     @extend_schema(
         operation_id="patients_infusions_list", summary="A patient's infusions", tags=["infusions"]
@@ -77,14 +91,17 @@ class PatientInfusionListCreateView(generics.ListAPIView):
 
 
 class InfusionDetailView(generics.GenericAPIView):
+    # Nurses read and record the visit's infusion (its start and end, dose, medications).
     permission_classes = [IsStaffWithRole]
-    staff_roles = HEALTH_DATA_ROLES
+    staff_roles = VISIT_ROLES
     serializer_class = InfusionSerializer
 
     @extend_schema(operation_id="infusions_retrieve", summary="One infusion", tags=["infusions"])
     def get(self, request, infusion_id):
         return Response(
-            InfusionSerializer(access_infusion(user=request.user, infusion_id=infusion_id)).data
+            InfusionSerializer(
+                access_infusion(user=request.user, infusion_id=infusion_id, roles=VISIT_ROLES)
+            ).data
         )
 
     @extend_schema(
@@ -95,7 +112,7 @@ class InfusionDetailView(generics.GenericAPIView):
         tags=["infusions"],
     )
     def patch(self, request, infusion_id):
-        infusion = access_infusion(user=request.user, infusion_id=infusion_id)
+        infusion = access_infusion(user=request.user, infusion_id=infusion_id, roles=VISIT_ROLES)
         s = InfusionWriteSerializer(data=request.data, partial=True)
         s.is_valid(raise_exception=True)
         fields = _write_fields(s.validated_data)
@@ -103,7 +120,7 @@ class InfusionDetailView(generics.GenericAPIView):
             raise DomainValidationError.single(
                 "course", "not_editable", "This field cannot be changed."
             )
-        infusion = infusion_update(infusion=infusion, **fields)
+        infusion = infusion_update(infusion=infusion, user=request.user, **fields)
         return Response(InfusionSerializer(infusion).data)
 
 

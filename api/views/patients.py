@@ -90,6 +90,7 @@ class PatientListCreateView(AuditPageMixin, generics.ListAPIView):
             conditions=data["conditions"],
             care_team_ids=data["care_team"],
             clinic_reference=data["clinic_reference"],
+            date_of_birth=data["date_of_birth"],
             issued_by=request.user,
         )
         patient = access_patient(
@@ -138,6 +139,7 @@ class PatientDetailView(generics.GenericAPIView):
             conditions=data.get("conditions"),
             care_team_ids=data.get("care_team"),
             status=data.get("status"),
+            date_of_birth=data.get("date_of_birth"),
         )
         patient = access_patient(
             user=request.user, patient_id=patient_id, roles=ENROLMENT_ROLES, with_details=True

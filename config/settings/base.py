@@ -207,6 +207,7 @@ SPECTACULAR_SETTINGS = {
         "AlertStatusEnum": "outcomes.models.AlertStatus",
         "ConditionEnum": "outcomes.models.Condition",
         "ReminderKindEnum": "notifications.models.ReminderKind",
+        "AdverseSeverityEnum": "outcomes.models.AdverseSeverity",
         # `access` says what a staff member gets back, for a patient and for a tablet
         # check-in alike; the names the patient schemas gave these first, so that generated
         # clients keep their types.

@@ -15,7 +15,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from accounts.models import Role
-from outcomes.models import AlertLevel, CheckIn, ClinicSafetySettings, Patient, SafetyAlert
+from outcomes.models import (
+    AlertLevel,
+    CheckIn,
+    ClinicSafetySettings,
+    MonitoringSession,
+    Patient,
+    SafetyAlert,
+)
 
 from ..channels import Target, channel_targets
 from ..models import Channel, Delivery, DeliveryKind
@@ -83,6 +90,21 @@ def with_capturer(people: list, check_in: CheckIn) -> list:
     if capturer is not None and capturer.is_active:
         by_pk.setdefault(capturer.pk, capturer)
     return list(by_pk.values())
+
+
+def visit_staff(session: MonitoringSession) -> list:
+    """The active staff who started a visit's session or recorded its readings: the people
+    on the floor with the patient."""
+    ids = {session.started_by_id, *session.readings.values_list("recorded_by_id", flat=True)}
+    return list(
+        User.objects.filter(
+            is_active=True,
+            id__in=[i for i in ids if i is not None],
+            # Still staff of the patient's clinic who see visits.
+            memberships__clinic_id=session.infusion.patient.clinic_id,
+            memberships__role__in=(Role.NURSE, Role.CLINICIAN),
+        ).distinct()
+    )
 
 
 def follow_up_recipients(alert: SafetyAlert) -> list:

@@ -35,6 +35,7 @@ from outcomes.models import InstrumentResponse, InstrumentVersion, Patient, Pati
 from ..instruments import definition_for
 from ..instruments.schema import Definition, Item, Option
 from ..scoring import item_score
+from .fhir_visits import visit_resources
 
 # The base of every canonical URL and local code system we mint. It names our
 # definitions; it need not resolve over HTTP (FHIR canonicals are identifiers first). It
@@ -388,7 +389,8 @@ def _patient_data(patient: Patient) -> dict:
 
 def patient_bundle(patient: Patient) -> Bundle:
     """A collection Bundle of everything this patient answered: the Patient, every
-    Questionnaire used, and each response's QuestionnaireResponse and Observation.
+    Questionnaire used, and each response's QuestionnaireResponse and Observation; then
+    each infusion visit (fhir_visits.py): the dose and the vital signs.
 
     Two queries whatever the history's length (the responses, then their versions).
     Entries have fullUrl "urn:uuid:<id>" and references inside the bundle use those
@@ -413,6 +415,7 @@ def patient_bundle(patient: Patient) -> Bundle:
         obs = _observation_data(response, _urn_ref)
         if obs is not None:
             resources.append((obs["id"], Observation.model_validate(obs)))
+    resources += visit_resources(patient, _urn_ref)
     return Bundle.model_validate(
         {
             "type": "collection",

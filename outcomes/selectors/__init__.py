@@ -29,6 +29,9 @@ from outcomes.models import (
 # Roles that may read a patient's health data (answers, scores). Schedulers and clinic
 # admins run the clinic but do not need symptoms to do so (minimum necessary).
 HEALTH_DATA_ROLES = frozenset({Role.CLINICIAN})
+# The infusion visit (monitoring, adverse events, discharge, the REMS form): nurses on the
+# floor record it, clinicians too.
+VISIT_ROLES = frozenset({Role.CLINICIAN, Role.NURSE})
 ENROLMENT_ROLES = frozenset({Role.CLINICIAN, Role.CLINIC_ADMIN})
 
 
@@ -153,13 +156,19 @@ def access_alert(*, user, alert_id: UUID) -> SafetyAlert:
     return alert
 
 
-def access_infusion(*, user, infusion_id: UUID) -> Infusion:
-    """An infusion of a patient of a clinic where `user` is a clinician (audited)."""
+def access_infusion(
+    *, user, infusion_id: UUID, roles: Iterable[str] = HEALTH_DATA_ROLES
+) -> Infusion:
+    """An infusion of a patient of a clinic where `user` holds one of `roles` (audited)."""
     try:
-        infusion = Infusion.objects.select_related("patient").get(
-            id=infusion_id,
-            patient__clinic__memberships__user=user,
-            patient__clinic__memberships__role__in=list(HEALTH_DATA_ROLES),
+        infusion = (
+            Infusion.objects.select_related("patient__clinic")
+            .filter(
+                patient__clinic__memberships__user=user,
+                patient__clinic__memberships__role__in=list(roles),
+            )
+            .distinct()
+            .get(id=infusion_id)
         )
     except (Infusion.DoesNotExist, ValueError) as exc:
         raise NotFoundError from exc

@@ -4,7 +4,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -81,11 +81,13 @@ def patient_enrol(
     conditions: Iterable[str] = (),
     care_team_ids: Iterable[uuid.UUID] = (),
     clinic_reference: str = "",
+    date_of_birth: date | None = None,
     issued_by=None,
 ) -> tuple[Patient, str]:
     """Register a patient with an app account that has no usable password, and issue the
     first enrolment code. Returns the patient and the code (shown once)."""
     conditions = list(dict.fromkeys(conditions))
+    _check_date_of_birth(date_of_birth)
     team = _check_patient_fields(
         clinic=clinic,
         timezone_name=timezone_name,
@@ -108,6 +110,7 @@ def patient_enrol(
             user=user,
             display_name=display_name,
             clinic_reference=clinic_reference,
+            date_of_birth=date_of_birth,
             timezone=timezone_name,
         )
         PatientCondition.objects.bulk_create(
@@ -126,8 +129,10 @@ def patient_update(
     conditions: Iterable[str] | None = None,
     care_team_ids: Iterable[uuid.UUID] | None = None,
     status: str | None = None,
+    date_of_birth: date | None = None,
 ) -> Patient:
     conditions = list(dict.fromkeys(conditions)) if conditions is not None else None
+    _check_date_of_birth(date_of_birth)
     team = _check_patient_fields(
         clinic=patient.clinic,
         timezone_name=timezone_name,
@@ -146,6 +151,9 @@ def patient_update(
         if timezone_name is not None:
             patient.timezone = timezone_name
             fields.append("timezone")
+        if date_of_birth is not None:
+            patient.date_of_birth = date_of_birth
+            fields.append("date_of_birth")
         if status is not None and status != patient.status:
             patient.status = status
             patient.withdrawn_at = timezone.now() if status == PatientStatus.WITHDRAWN else None
@@ -169,6 +177,28 @@ def patient_update(
             # no more reminders.
             events.announce(events.PatientChanged(patient=patient))
     return patient
+
+
+def _check_date_of_birth(value: date | None) -> None:
+    """A date of birth in the past, of someone alive (age up to 120)."""
+    if value is None:
+        return
+    today = timezone.now().date()
+    if value > today or value < today.replace(year=today.year - 120):
+        raise DomainValidationError.single(
+            "date_of_birth", "invalid", "A date of birth in the past 120 years."
+        )
+
+
+def age_on(date_of_birth: date | None, on: date) -> int | None:
+    """Whole years of age on a day; derived, never stored."""
+    if date_of_birth is None:
+        return None
+    return (
+        on.year
+        - date_of_birth.year
+        - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))
+    )
 
 
 def enrolment_code_issue(*, patient: Patient, issued_by=None) -> tuple[EnrolmentCode, str]:

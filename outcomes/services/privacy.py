@@ -93,6 +93,7 @@ def patient_data_export(*, patient: Patient) -> dict:
             "display_name": patient.display_name,
             "clinic": patient.clinic.name,
             "timezone": patient.timezone,
+            "date_of_birth": patient.date_of_birth.isoformat() if patient.date_of_birth else None,
             "conditions": sorted(patient.conditions.values_list("condition", flat=True)),
             "status": patient.status,
         },
@@ -144,6 +145,7 @@ def patient_erase(*, patient: Patient) -> Patient:
     Patient.objects.filter(pk=patient.pk).update(
         display_name=f"Erased patient {str(patient.id)[:8]}",
         clinic_reference="",
+        date_of_birth=None,
         status=PatientStatus.WITHDRAWN,
         withdrawn_at=patient.withdrawn_at or now,
         erased_at=now,

@@ -7,6 +7,7 @@ in root conftests, before this one is loaded, so the check runs when collection 
 """
 
 import sys
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from rest_framework.test import APIClient
 from config.preflight import check
 from notifications.services.devices import device_register
 from notifications.services.plan_store import default_plan_ensure
-from outcomes.models import InstrumentVersion, SafetyAlert
+from outcomes.models import InstrumentVersion, SafetyAlert, VisitAlert
 from outcomes.services.infusions import infusion_schedule
+from outcomes.services.visits import reading_add, session_start
 from tests import factories
 from tests.factories import checkin_payload, phq9
 from tests.helpers import client_for
@@ -69,8 +71,8 @@ def _forget_cached_instrument_versions():
 
 
 class Personas:
-    """Patient A and B (clinic X), a patient of clinic Y, a clinician, scheduler and admin
-    of clinic X, a clinician and a scheduler of clinic Y, and anonymous."""
+    """Patient A and B (clinic X), a patient of clinic Y, a clinician, scheduler, admin and
+    nurse of clinic X, a clinician and a scheduler of clinic Y, and anonymous."""
 
     def __init__(self):
         self.clinic_x = factories.ClinicFactory(name="Clinic X")
@@ -78,6 +80,7 @@ class Personas:
         self.clinician_x = factories.StaffFactory(clinic=self.clinic_x, role="clinician")
         self.scheduler_x = factories.StaffFactory(clinic=self.clinic_x, role="scheduler")
         self.admin_x = factories.StaffFactory(clinic=self.clinic_x, role="clinic_admin")
+        self.nurse_x = factories.StaffFactory(clinic=self.clinic_x, role="nurse")
         self.clinician_y = factories.StaffFactory(clinic=self.clinic_y, role="clinician")
         self.scheduler_y = factories.StaffFactory(clinic=self.clinic_y, role="scheduler")
         self.patient_a = factories.PatientFactory(
@@ -120,6 +123,24 @@ def world(personas):
     )
     personas.client("patient_a").post("/api/v1/me/check-ins/", alerting, format="json")
     personas.alert_a = SafetyAlert.objects.get(check_in_id=alerting["id"])
+    # The infusion visit: A's infusion monitored, one reading past the alert threshold; and
+    # an esketamine session of A, whose REMS form is due.
+    session_start(infusion=personas.infusion_a, user=personas.nurse_x)
+    reading_add(
+        infusion=personas.infusion_a,
+        reading_id=uuid.uuid4(),
+        taken_at=timezone.now(),
+        fields={"systolic": 190, "diastolic": 118},
+        user=personas.nurse_x,
+    )
+    personas.visit_alert_a = VisitAlert.objects.get(session__infusion=personas.infusion_a)
+    personas.infusion_e = infusion_schedule(
+        patient=personas.patient_a,
+        scheduled_at=timezone.now() - timedelta(hours=3),
+        product="esketamine",
+        route="intranasal",
+    )
+    session_start(infusion=personas.infusion_e, user=personas.nurse_x)
     return personas
 
 

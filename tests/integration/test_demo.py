@@ -27,6 +27,14 @@ def test_the_demo_seed_fills_the_clinic_and_its_outcome_pages(settings):
     assert outcomes.status_code == 200 and outcomes.json()["courses"]
     booster = client.get(f"/api/v1/patients/{some}/booster/")
     assert booster.status_code == 200
+    # The infusion visit: the nurse's floor, the REMS forms due and overdue, a summary.
+    nurse = client_for(User.objects.get(username="demo-nurse"))
+    forms = nurse.get(f"/api/v1/clinics/{clinic.id}/rems-forms/").json()
+    assert sorted(f["status"] for f in forms) == ["due", "overdue"]
+    assert [f["complete"] for f in forms if f["status"] == "due"] == [True]
+    assert len(nurse.get(f"/api/v1/clinics/{clinic.id}/visit-alerts/").json()) == 1
+    visit = nurse.get(f"/api/v1/infusions/{report.demo_infusion}/visit/").json()
+    assert visit["status"] == "completed" and len(visit["readings"]) == 5
 
 
 def test_the_project_commands_load(capsys):

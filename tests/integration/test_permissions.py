@@ -45,8 +45,10 @@ def test_every_operation_in_the_schema_is_in_the_matrix():
             .replace("{patient_a}", "{patient_id}")
             .replace("{device_a}", "{device_id}")
             .replace("{infusion_a}", "{infusion_id}")
+            .replace("{infusion_e}", "{infusion_id}")
             .replace("{plan_x}", "{plan_id}")
             .replace("{clinic_x}", "{clinic_id}")
+            .replace("{visit_alert_a}", "{alert_id}")
             .replace("{alert_a}", "{alert_id}")
             .replace("{staff_x}", "{user_id}"),
         )

@@ -18,6 +18,7 @@ from notifications.services.plan_store import default_plan_ensure
 from outcomes.models import Infusion, PatientCondition
 from outcomes.services.infusions import BENZODIAZEPINE_WARNING, infusion_cancel, infusion_schedule
 from tests.factories import TreatmentCourseFactory
+from tests.helpers import validation_error
 
 pytestmark = pytest.mark.django_db
 
@@ -48,21 +49,6 @@ def clock():
 
 def ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-def validation_error(resp, attr: str, code: str | None = None) -> dict:
-    """Assert the one error shape and return the error naming `attr`."""
-    assert resp.status_code == 400, resp.content
-    body = resp.json()
-    assert body["type"] == "validation_error"
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"code", "detail", "attr"}, error
-    matching = [e for e in body["errors"] if e["attr"] == attr]
-    assert matching, body
-    if code is not None:
-        assert matching[0]["code"] == code, body
-    return matching[0]
 
 
 def infusions_url(patient) -> str:
@@ -156,8 +142,7 @@ def test_a_recorded_benzodiazepine_raises_a_warning(personas):
     assert resp.status_code == 201, resp.content
     body = resp.json()
     assert body["benzodiazepine_recorded"] is True
-    assert body["warnings"] == [BENZODIAZEPINE_WARNING]
-    assert "benzodiazepine" in body["warnings"][0]
+    assert body["warnings"] == [f"{BENZODIAZEPINE_WARNING} lorazepam (benzodiazepine)."]
     assert [m["name"] for m in body["concomitant_medications"]] == [
         "Sertraline 50 mg",
         "Lorazepam 1 mg",
