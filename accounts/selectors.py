@@ -2,7 +2,7 @@
 
 `access_clinic` is the one check that a clinic is in the caller's reach; like
 `outcomes.selectors.access_patient` it raises NotFoundError otherwise (existence is not
-revealed) and marks the clinic for the audit log.
+revealed) and marks the clinic for the audit log; a refusal is marked too.
 """
 
 from collections.abc import Iterable
@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from accounts.audit import audit_touch
+from accounts.audit import audit_recording, audit_refused, audit_touch
 from accounts.errors import DomainValidationError, NotFoundError
 from accounts.models import Clinic, ClinicMembership
 
@@ -48,6 +48,10 @@ def access_clinic(
     (`field`) is a 400 on that field, worded as if the clinic did not exist.
     """
     if clinic_id not in clinic_ids_for(user=user, roles=roles):
+        # The refused attempt names the clinic in the audit log only if it exists.
+        if audit_recording():
+            exists = Clinic.objects.filter(id=clinic_id).exists()
+            audit_refused(clinic_id=clinic_id if exists else None)
         if field is not None:
             raise DomainValidationError.single(field, "does_not_exist", "Unknown clinic.")
         raise NotFoundError

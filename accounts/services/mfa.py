@@ -34,6 +34,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
+from accounts.audit import audit_action, audit_refused
 from accounts.errors import ConflictError, DomainValidationError, NotFoundError
 from accounts.models import (
     Clinic,
@@ -370,28 +371,108 @@ def clinic_security_settings_for(*, clinic: Clinic) -> ClinicSecuritySettings:
     )
 
 
-@transaction.atomic
-def clinic_security_settings_update(
-    *, clinic: Clinic, changed_by, require_staff_mfa: bool | None = None
-) -> ClinicSecuritySettings:
-    """Change the clinic's sign-in policy. Turning MFA on signs out the clinic's staff who
-    have no authenticator (their tokens came from a password alone); the admin who turns it
-    on must have one, so as not to lock themselves out."""
-    row, _ = ClinicSecuritySettings.objects.select_for_update().get_or_create(clinic=clinic)
-    if require_staff_mfa is None or require_staff_mfa == row.require_staff_mfa:
-        return row
-    if require_staff_mfa:
-        if mfa_confirmed_device(user=changed_by) is None:
-            raise DomainValidationError.single(
+# Each setting's weaker value, and the audit log's name for a change to each value. A new
+# setting adds its entries here: weakening any of them then takes a fresh code, and every
+# change is recorded under its name.
+_WEAKER: dict[str, object] = {"require_staff_mfa": False}
+_CHANGE_ACTIONS: dict[str, dict[object, str]] = {
+    "require_staff_mfa": {False: "mfa_off", True: "mfa_on"},
+}
+
+
+def _weakened(row: ClinicSecuritySettings, wanted: dict[str, object]) -> list[str]:
+    return [f for f, v in wanted.items() if v != getattr(row, f) and v == _WEAKER[f]]
+
+
+def _refused(clinic: Clinic, error: DomainValidationError) -> DomainValidationError:
+    audit_refused(clinic_id=clinic.pk)
+    return error
+
+
+def _fresh_code_checked(*, clinic: Clinic, user, code: str | None) -> None:
+    """The admin's own authenticator vouches for this change now: a token alone (a stolen
+    laptop, a leaked token) must not switch a clinic's second factor off. The same check as
+    removing an authenticator (`_verify`: a replayed code fails, a wrong one is throttled),
+    made outside any transaction of the caller's so a failure's count is kept."""
+    device = mfa_confirmed_device(user=user)
+    if device is None:
+        raise _refused(
+            clinic,
+            DomainValidationError.single(
                 "require_staff_mfa",
                 "mfa_enrolment_required",
-                "Enrol your own authenticator before requiring one of your staff.",
-            )
-        staff = ClinicMembership.objects.filter(clinic=clinic).values("user_id")
-        unprotected = staff.exclude(
-            user_id__in=TOTPDevice.objects.filter(confirmed=True).values("user_id")
+                "Enrol your own authenticator before weakening your clinic's sign-in policy.",
+            ),
         )
-        AuthToken.objects.filter(user_id__in=unprotected).delete()
-    row.require_staff_mfa = require_staff_mfa
-    row.save(update_fields=["require_staff_mfa", "updated_at"])
+    if not code:
+        raise _refused(
+            clinic,
+            DomainValidationError.single(
+                "code",
+                "mfa_code_required",
+                "Weakening the clinic's sign-in policy takes a code from your authenticator.",
+            ),
+        )
+    if not _verify(device=device, code=code):
+        raise _refused(clinic, _invalid_code())
+
+
+def clinic_security_settings_update(
+    *,
+    clinic: Clinic,
+    changed_by,
+    require_staff_mfa: bool | None = None,
+    code: str | None = None,
+) -> ClinicSecuritySettings:
+    """Change the clinic's sign-in policy; every change is audited by name (`mfa_on`,
+    `mfa_off`).
+
+    Weakening it (turning `require_staff_mfa` off) takes a fresh code from the admin's own
+    authenticator (`code`): refused without one (`mfa_code_required`), with a wrong or used
+    one (`invalid_code`, which the view counts toward the lockout), or if the admin has no
+    authenticator (`mfa_enrolment_required`); each refusal is audited. Turning MFA on signs
+    out the clinic's staff who have no authenticator (their tokens came from a password
+    alone); the admin who turns it on must have one, so as not to lock themselves out."""
+    wanted: dict[str, object] = {
+        f: v for f, v in {"require_staff_mfa": require_staff_mfa}.items() if v is not None
+    }
+    verified = False
+    if _weakened(clinic_security_settings_for(clinic=clinic), wanted):
+        _fresh_code_checked(clinic=clinic, user=changed_by, code=code)
+        verified = True
+    with transaction.atomic():
+        row, _ = ClinicSecuritySettings.objects.select_for_update().get_or_create(clinic=clinic)
+        changed = {f: v for f, v in wanted.items() if getattr(row, f) != v}
+        if not changed:
+            return row
+        if _weakened(row, changed) and not verified:
+            # Strengthened by another admin since the first read: now this weakens it.
+            raise _refused(
+                clinic,
+                DomainValidationError.single(
+                    "code",
+                    "mfa_code_required",
+                    "Weakening the clinic's sign-in policy takes a code from your authenticator.",
+                ),
+            )
+        if changed.get("require_staff_mfa") is True:
+            if mfa_confirmed_device(user=changed_by) is None:
+                raise _refused(
+                    clinic,
+                    DomainValidationError.single(
+                        "require_staff_mfa",
+                        "mfa_enrolment_required",
+                        "Enrol your own authenticator before requiring one of your staff.",
+                    ),
+                )
+            staff = ClinicMembership.objects.filter(clinic=clinic).values("user_id")
+            unprotected = staff.exclude(
+                user_id__in=TOTPDevice.objects.filter(confirmed=True).values("user_id")
+            )
+            AuthToken.objects.filter(user_id__in=unprotected).delete()
+        for f, v in changed.items():
+            setattr(row, f, v)
+        row.save(update_fields=[*changed, "updated_at"])
+    for f, v in changed.items():
+        audit_action(action=_CHANGE_ACTIONS[f][v], clinic_id=clinic.pk)
     return row

@@ -1,6 +1,6 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -480,9 +480,28 @@ class MyAuthenticatorRemoveView(_StaffAuthenticatorView):
 ADMIN_ROLES = frozenset({Role.CLINIC_ADMIN})
 
 
+class ClinicSecuritySettingsUpdateSerializer(ClinicSecuritySettingsSerializer):
+    # The change request: the settings and, to weaken them, a fresh authenticator code.
+    # (Beside the view until api/serializers/ can take it: that module has another owner.)
+    code = serializers.RegexField(
+        r"^\s*\d{3}\s?\d{3}\s*$",
+        max_length=12,
+        required=False,
+        write_only=True,
+        help_text="A current code from your own authenticator: required to weaken the policy "
+        "(turning `require_staff_mfa` off).",
+    )
+
+
 class ClinicSecuritySettingsView(APIView):
     permission_classes = [IsStaffWithRole]
     staff_roles = ADMIN_ROLES
+    # A change may carry an authenticator code: as throttled as sign-in, and wrong codes
+    # count toward the same lockout.
+    throttle_scope = "sign_in"
+
+    def get_throttles(self):
+        return [ScopedRateThrottle()] if self.request.method == "PATCH" else []
 
     def _clinic(self, clinic_id) -> Clinic:
         return access_clinic(
@@ -505,19 +524,36 @@ class ClinicSecuritySettingsView(APIView):
         description=(
             "Turning `require_staff_mfa` on signs out the clinic's staff who have no "
             "authenticator; it needs the admin's own authenticator enrolled first (400 "
-            "`mfa_enrolment_required`)."
+            "`mfa_enrolment_required`). Turning it off (weakening the policy) takes a fresh "
+            "`code` from the admin's own authenticator: 400 `mfa_code_required` without one, "
+            "400 `invalid_code` for a wrong or already used one (counted toward the lockout, "
+            "429 `locked_out`), 400 `mfa_enrolment_required` for an admin with no "
+            "authenticator. Every change and every refused weakening is audited "
+            "(`mfa_on`, `mfa_off`, `refused`)."
         ),
-        request=ClinicSecuritySettingsSerializer,
+        request=ClinicSecuritySettingsUpdateSerializer,
         responses={200: ClinicSecuritySettingsSerializer},
         tags=["auth"],
     )
     def patch(self, request, clinic_id):
         clinic = self._clinic(clinic_id)
-        s = ClinicSecuritySettingsSerializer(data=request.data, partial=True)
+        s = ClinicSecuritySettingsUpdateSerializer(data=request.data, partial=True)
         s.is_valid(raise_exception=True)
-        row = clinic_security_settings_update(
-            clinic=clinic, changed_by=request.user, **s.validated_data
-        )
+        data = dict(s.validated_data)
+        username = request.user.get_username()
+        if data.get("code"):
+            lockout_check(request=request, username=username)
+        try:
+            row = clinic_security_settings_update(
+                clinic=clinic,
+                changed_by=request.user,
+                require_staff_mfa=data.get("require_staff_mfa"),
+                code=data.get("code"),
+            )
+        except DomainValidationError as exc:
+            if any(code == "invalid_code" for code, _ in exc.errors.get("code", [])):
+                _failure_counted(request, username, exc, "code")
+            raise
         return Response(ClinicSecuritySettingsSerializer(row).data)
 
 

@@ -103,6 +103,13 @@ class PatientEraseView(generics.GenericAPIView):
     @extend_schema(
         operation_id="patients_erase",
         summary="Erase a patient on request: identity and raw answers removed, scores kept",
+        description=(
+            "Removes the identity, contact points, devices, tokens, raw answers and every "
+            "check-in's content digest (from which the answers could be rebuilt); scores, "
+            "bands and infusion dates stay. Final: the patient is never changed, re-activated "
+            "or given an enrolment code again (400 `erased`). Erasing twice is 400 "
+            "`already_erased`, audited like every refused attempt."
+        ),
         request=EraseSerializer,
         responses={200: PatientRecordSerializer},
         tags=["patients"],

@@ -2,16 +2,18 @@
 
 Staff see a patient only through a role at the patient's clinic; a patient sees only
 themself. Objects outside the caller's reach raise NotFoundError, so their existence is
-not revealed.
+not revealed; the refused attempt is marked for the audit log (`_refused`), naming the
+object's patient and clinic where it exists.
 """
 
 from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
 
-from accounts.audit import audit_touch
+from accounts.audit import audit_recording, audit_refused, audit_touch
 from accounts.errors import NotFoundError
 from accounts.models import ClinicMembership, Role
 from accounts.selectors import clinic_ids_for
@@ -33,6 +35,23 @@ HEALTH_DATA_ROLES = frozenset({Role.CLINICIAN})
 # floor record it, clinicians too.
 VISIT_ROLES = frozenset({Role.CLINICIAN, Role.NURSE})
 ENROLMENT_ROLES = frozenset({Role.CLINICIAN, Role.CLINIC_ADMIN})
+
+
+def _refused(model: type[Model], object_id: object, *, patient: str) -> None:
+    """Mark a refused reach of `model` row `object_id` for the audit log, with its patient
+    (the field path `patient`) and that patient's clinic if the row exists. The caller
+    answers 404 either way: only the log, which the clinic's admins read, knows which."""
+    if not audit_recording():
+        return
+    clinic = "clinic_id" if patient == "id" else "patient__clinic_id"
+    try:
+        found = model._default_manager.filter(pk=object_id).values_list(patient, clinic).first()
+    except (ValueError, ValidationError):
+        found = None  # not an id at all
+    if found is None:
+        audit_refused()
+    else:
+        audit_refused(patient_id=found[0], clinic_id=found[1])
 
 
 def patient_for_user(*, user) -> Patient:
@@ -77,6 +96,7 @@ def access_patient(
     try:
         patient = qs.filter(clinic_id__in=clinic_ids_for(user=user, roles=roles)).get(id=patient_id)
     except (Patient.DoesNotExist, ValueError) as exc:
+        _refused(Patient, patient_id, patient="id")
         raise NotFoundError from exc
     audit_touch(patient_ids=[patient.id])
     return patient
@@ -116,6 +136,7 @@ def access_checkin(*, patient: Patient, check_in_id: UUID) -> CheckIn:
     try:
         return checkins_for_patient(patient=patient).get(id=check_in_id)
     except (CheckIn.DoesNotExist, ValueError) as exc:
+        _refused(CheckIn, check_in_id, patient="patient_id")
         raise NotFoundError from exc
 
 
@@ -151,6 +172,7 @@ def access_alert(*, user, alert_id: UUID) -> SafetyAlert:
     try:
         alert = alerts_for_staff(user=user).get(id=alert_id)
     except (SafetyAlert.DoesNotExist, ValueError) as exc:
+        _refused(SafetyAlert, alert_id, patient="patient_id")
         raise NotFoundError from exc
     audit_touch(patient_ids=[alert.patient_id])
     return alert
@@ -171,6 +193,7 @@ def access_infusion(
             .get(id=infusion_id)
         )
     except (Infusion.DoesNotExist, ValueError) as exc:
+        _refused(Infusion, infusion_id, patient="patient_id")
         raise NotFoundError from exc
     audit_touch(patient_ids=[infusion.patient_id])
     return infusion

@@ -5,6 +5,12 @@ patient's identity, contact points, devices, tokens and raw answers are removed;
 bands and infusion dates stay (unlinked from any name) so the clinic's durability figures
 do not change. The audit log keeps its ids; the change history loses the identity and
 the clinicians' free text too (`_history_scrub`).
+
+Nothing is left from which an answer can be rebuilt: each check-in's `content_digest` (an
+unsalted SHA-256 of the time and the raw answers, kept to tell a retry from a reused id)
+is overwritten too, since with the kept total and time the few thousand answer vectors
+that add up to it can each be hashed and compared. Erasure is final: an erased patient is
+never changed, re-activated or given an enrolment code again (outcomes/services/patients.py).
 """
 
 import uuid
@@ -14,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
+from accounts.audit import audit_refused
 from accounts.errors import DomainValidationError
 from accounts.history import history_record_change
 from outcomes import events
@@ -29,6 +36,11 @@ from outcomes.models import (
 )
 
 from .outcome_records import outcomes_mark_changed
+
+# What erasure leaves in place of a check-in's content digest: not a SHA-256 of anything,
+# so it matches no submission, and a later submission reusing the id is a 409 (never the
+# replay of an answer nobody holds any more).
+ERASED_DIGEST = ""
 
 
 @transaction.atomic
@@ -126,6 +138,7 @@ def patient_erase(*, patient: Patient) -> Patient:
     """Anonymise a patient on request (clinic policy): keep aggregates, drop identity."""
     patient = Patient.objects.select_for_update().select_related("user").get(pk=patient.pk)
     if patient.erased_at is not None:
+        audit_refused(patient_id=patient.pk, clinic_id=patient.clinic_id)
         raise DomainValidationError.single(
             "non_field_errors", "already_erased", "This patient's data is already erased."
         )
@@ -142,6 +155,7 @@ def patient_erase(*, patient: Patient) -> Patient:
     patient.enrolment_codes.all().delete()
     patient.care_team.clear()
     InstrumentResponse.objects.filter(patient=patient).update(answers={})
+    CheckIn.objects.filter(patient=patient).update(content_digest=ERASED_DIGEST)
     Patient.objects.filter(pk=patient.pk).update(
         display_name=f"Erased patient {str(patient.id)[:8]}",
         clinic_reference="",

@@ -60,10 +60,13 @@ def test_a_patient_reading_their_own_data_is_not_a_staff_access(world):
     assert not AuditEvent.objects.filter(actor_id=world.patient_a.user_id).exists()
 
 
-def test_refused_requests_record_nothing(world):
+def test_a_refused_request_records_only_the_refusal(world):
+    """Another clinic's patient: 404, and one `refused` row (issue 15: refused attempts
+    used to leave nothing), never a read."""
     resp = world.client("clinician_y").get(f"/api/v1/patients/{world.patient_a.id}/")
     assert resp.status_code == 404
-    assert not AuditEvent.objects.filter(actor_id=world.clinician_y.id).exists()
+    (row,) = AuditEvent.objects.filter(actor_id=world.clinician_y.id)
+    assert (row.action, row.status_code) == ("refused", 404)
 
 
 def test_audit_rows_cannot_be_changed_or_removed(world):

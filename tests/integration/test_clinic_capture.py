@@ -212,7 +212,11 @@ def test_only_clinicians_and_admins_of_the_patients_clinic_capture(personas, per
     resp = capture(personas, persona, checkin_payload(responses=[phq9(*[0] * 9)]))
     assert resp.status_code == status
     assert stored() == before
-    assert not AuditEvent.objects.filter(patient_id=personas.patient_a.id).exists()
+    # Nothing was read or written; another clinic's clinician's attempt is audited as refused.
+    actions = set(
+        AuditEvent.objects.filter(patient_id=personas.patient_a.id).values_list("action", flat=True)
+    )
+    assert actions == ({"refused"} if persona == "clinician_y" else set())
 
 
 def test_another_clinics_patient_is_404_like_an_unknown_one(personas):

@@ -261,7 +261,7 @@ def test_only_an_admin_of_the_staff_members_clinic_issues_enrolment_codes(person
     assert issued.status_code == 201
     assert issued.json()["user"] == str(personas.clinician_x.id)
     assert issued.json()["clinic"] == str(x)
-    event = AuditEvent.objects.get(view="clinic-staff-mfa-enrolment-code")
+    event = AuditEvent.objects.get(view="clinic-staff-mfa-enrolment-code", action="create")
     assert event.actor_id == personas.admin_x.id
     assert event.clinic_id == x
     assert event.action == "create"
