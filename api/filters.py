@@ -5,16 +5,30 @@ from datetime import UTC
 import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
+from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
 
 from outcomes.models import CheckIn, Condition, InstrumentResponse, Patient, PatientStatus
 
+from .serializers.fields import AwareDateTimeField
+
+NAIVE = AwareDateTimeField.default_error_messages["naive"]
+
 
 class UtcIsoDateTimeField(IsoDateTimeField):
-    """ISO 8601 with any offset Python accepts, handed to the database in UTC: PostgreSQL
-    refuses offsets beyond +/-15:59, and a year-1 time with a positive offset overflows."""
+    """ISO 8601 with its offset (API.md: a naive time is refused with 400, never guessed;
+    django-filter would read it in the server's zone), handed to the database in UTC:
+    PostgreSQL refuses offsets beyond +/-15:59, and a year-1 time with a positive offset
+    overflows."""
 
     def to_python(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None  # not a date and time: the field's own message says so
+            if parsed is not None and parsed.tzinfo is None:
+                raise ValidationError(NAIVE, code="naive")
         value = super().to_python(value)
         if value is None:
             return None

@@ -74,9 +74,9 @@ asks (MOOD; PAIN-NRS in the pain plan). After each answer of one, `trend` over i
 readings since the last infusion's end (the first 24 h left out); if FADING, a probe of it
 at `probe_window(answer)` (10:00 local two days later, open 24 h) if `fits_budget` (every
 ask's due time, plan and probes, in any rolling 7 days: at most --budget, default 4) and
-no other ask of that instrument is open or due before the probe closes; a probe already
-pending in the same window asks it too (one reminder for pain and mood fading at once);
-otherwise one probe per instrument and local day (`probe_key`). Asks are simulated in time
+no other ask of that instrument is open or due before the probe closes; one probe per
+patient and local day: one not yet asked asks it too (one reminder for pain and mood fading
+at once), one asked already is that day's. Asks are simulated in time
 order, so an answered probe can add the next; CONFIRMED or STABLE stops. A maintenance
 booster skips the steps marked `skip_maintenance` (the templates' 4-hour, day-1 and day-2
 asks), as the planner does.

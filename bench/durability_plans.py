@@ -285,18 +285,18 @@ def _maybe_probe(
     due, closes = probe_window(at, tz, QUIET)
     if any(code in a.codes and not a.done and a.closes > at and a.due < closes for a in run.asks):
         return
-    # A probe pending in the same window asks this instrument too (one reminder for every
-    # instrument fading at once: notifications/services/probes.py `_probe_add`).
-    shared = next(
-        (p for p in run.probes.values() if not p.done and (p.due, p.closes) == (due, closes)),
-        None,
-    )
-    if shared is not None:
-        shared.codes = shared.codes | {code}
+    # One probe per patient and local day (notifications/services/probes.py `_probe_add`):
+    # a probe of that day not yet asked asks this instrument too; one asked already is the
+    # day's probe.
+    day = due.astimezone(tz).date()
+    that_day = [p for p in run.probes.values() if p.due.astimezone(tz).date() == day]
+    pending = next((p for p in that_day if not p.done and p.due > at), None)
+    if pending is not None:
+        pending.codes = pending.codes | {code}
+        return
+    if that_day:
         return
     key = probe_key(due, tz, code)
-    if key in run.probes:  # one probe per instrument and local day
-        return
     if not fits_budget([a.due for a in run.asks], due, rule.budget):
         return
     probe = Ask(due, closes, frozenset({code}), probe=True)

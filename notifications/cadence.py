@@ -186,13 +186,26 @@ class StepSchema(BaseModel):
         )
 
 
-# A plan of more steps than this is a mistake (the templates have 15), and planning is
-# quadratic in the steps of a course.
-MAX_STEPS = 100
+# A plan of more steps than this is a mistake, and planning is quadratic in the steps of a
+# course: each step is a reminder per infusion, and 300 one-minute asks were accepted. The
+# shipped templates have 20 steps (a baseline, the first hours and days, then weekly and
+# every 15 days for 12 weeks); twice that leaves a clinic room for its own additions (a
+# longer follow-up, a second short measure) without allowing a reminder stream.
+MAX_STEPS = 40
+# Plans stored before the cap came down to 40 had up to this many steps: they are still
+# read (parse_steps with recall_hours=None), only not saved again as they are.
+STORED_MAX_STEPS = 100
+# Two steps of one anchor at least this far apart: each step is a notification, and one
+# minute after the last asks a patient again before they could have anything new to say.
+# Half an hour still allows the half-hourly momentary asks of the acute hours after an
+# infusion (the shipped templates' closest steps are 20 hours apart); it is twice the
+# shortest interval between a step's own nudges (15 minutes).
+MIN_STEP_SPACING_MINUTES = 30
 _PLAN = TypeAdapter(
-    Annotated[list[StepSchema], Field(min_length=1, max_length=MAX_STEPS)],
+    Annotated[list[StepSchema], Field(min_length=1, max_length=STORED_MAX_STEPS)],
     config=ConfigDict(strict=True),
 )
+_PLAN_SIZE = ("invalid", f"A plan has a list of 1 to {MAX_STEPS} steps.")
 _FIELDS = tuple(StepSchema.model_fields)
 
 # What the API says about a field pydantic refused for its own reasons (a wrong type, a
@@ -307,15 +320,17 @@ def _nominal_close(step: Step) -> int:
 
 def parse_steps(raw: object, *, recall_hours: Mapping[str, int] | None) -> list[Step]:
     """Validate a plan's steps. `recall_hours` maps each instrument code the clinic may ask
-    to its recall window in hours (from its definition); None skips the instrument checks
-    (re-reading steps that were checked when saved)."""
+    to its recall window in hours (from its definition); None skips the instrument checks,
+    the cap of MAX_STEPS and the spacing (re-reading steps that were checked when saved,
+    perhaps under older rules)."""
+    new = recall_hours is not None
+    if new and isinstance(raw, list) and len(raw) > MAX_STEPS:
+        raise StepsInvalid({"steps": [_PLAN_SIZE]})
     try:
         schemas = _PLAN.validate_python(raw)
     except ValidationError as exc:
         if any(not e["loc"] for e in exc.errors()):
-            raise StepsInvalid(
-                {"steps": [("invalid", f"A plan has a list of 1 to {MAX_STEPS} steps.")]}
-            ) from exc
+            raise StepsInvalid({"steps": [_PLAN_SIZE]}) from exc
         schemas = []
         found: dict[tuple[int, str | None], _Error] = {}
         for error in map(_house_error, exc.errors()):
@@ -329,10 +344,42 @@ def parse_steps(raw: object, *, recall_hours: Mapping[str, int] | None) -> list[
         raise StepsInvalid(_by_attr(errors))
     steps = [s.step() for s in schemas]
     if recall_hours is not None:
-        recall_errors = _check_recall(steps, recall_hours)
-        if recall_errors:
-            raise StepsInvalid(recall_errors)
+        rule_errors = {**_check_spacing(steps), **_check_recall(steps, recall_hours)}
+        if rule_errors:
+            raise StepsInvalid(rule_errors)
     return sorted(steps, key=lambda s: (_nominal_offset(s), s.key))
+
+
+def _local_minute(step: Step) -> int:
+    """Where a step falls from its anchor, in minutes: an aligned one at its time of day on
+    its day (comparable with the other aligned steps of its anchor only)."""
+    if step.align_local_time is None:
+        return step.offset_minutes
+    t = step.align_local_time
+    return step.offset_minutes + t.hour * 60 + t.minute
+
+
+def _check_spacing(steps: list[Step]) -> dict[str, list[tuple[str, str]]]:
+    """Steps of one anchor at least MIN_STEP_SPACING_MINUTES apart. Steps of different
+    anchors, or an aligned and an unaligned one, fall at times only a real course knows
+    (the course planner merges what coincides): not compared here."""
+    errors: dict[str, list[tuple[str, str]]] = {}
+    index = {id(s): i for i, s in enumerate(steps)}
+    groups: dict[tuple[str, bool], list[Step]] = {}
+    for s in steps:
+        groups.setdefault((s.anchor, s.align_local_time is not None), []).append(s)
+    for group in groups.values():
+        for prev, cur in pairwise(sorted(group, key=lambda s: (_local_minute(s), index[id(s)]))):
+            gap = _local_minute(cur) - _local_minute(prev)
+            if gap < MIN_STEP_SPACING_MINUTES:
+                errors[f"steps.{index[id(cur)]}.offset_minutes"] = [
+                    (
+                        "invalid",
+                        f"At least {MIN_STEP_SPACING_MINUTES} minutes after step "
+                        f"'{prev.key}' ({gap} minutes).",
+                    )
+                ]
+    return errors
 
 
 def _check_recall(

@@ -119,6 +119,14 @@ class PatientFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             obj.care_team.set(extracted)
 
+    @factory.post_generation
+    def enrolled_days_ago(obj, create, extracted, **kwargs):
+        """Enrolled before any answer a test dates (the API refuses an answered_at before
+        the patient's enrolment, less a day): three years ago unless told."""
+        if create:
+            obj.created_at -= timedelta(days=3 * 365 if extracted is None else extracted)
+            Patient.objects.filter(pk=obj.pk).update(created_at=obj.created_at)
+
 
 class TreatmentCourseFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -24,6 +24,8 @@ from outcomes.models import (
 )
 from outcomes.services.safety import safety_notice_for
 
+from .fields import AwareDateTimeField
+
 MAX_TEXT = 200
 
 
@@ -244,7 +246,10 @@ class CheckInSubmitSerializer(serializers.Serializer):
     id = serializers.UUIDField(
         help_text="The phone's own UUID for this submission; a retry sends the same id."
     )
-    answered_at = serializers.DateTimeField(help_text="When the patient answered, with offset.")
+    answered_at = AwareDateTimeField(
+        help_text="When the patient answered, with its offset; not before the patient's "
+        "enrolment, nor in the future."
+    )
     responses = ResponseInputSerializer(many=True, allow_empty=False, max_length=12)
 
 
@@ -298,8 +303,8 @@ class StaffCheckInSerializer(CheckInSerializer):
 
 class CheckInFilterSerializer(serializers.Serializer):
     instrument = serializers.CharField(max_length=32, required=False)
-    answered_after = serializers.DateTimeField(required=False)
-    answered_before = serializers.DateTimeField(required=False)
+    answered_after = AwareDateTimeField(required=False)
+    answered_before = AwareDateTimeField(required=False)
 
     def validate(self, attrs):
         after, before = attrs.get("answered_after"), attrs.get("answered_before")

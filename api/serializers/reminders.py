@@ -19,6 +19,8 @@ from notifications.models import (
 )
 from outcomes.models import Condition
 
+from .fields import AwareDateTimeField
+
 
 class CadenceStepSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=40)
@@ -192,7 +194,7 @@ class ReminderPreferencesSerializer(serializers.Serializer):
     )
     quiet_hours_start = LocalTimeField(allow_null=True, required=False)
     quiet_hours_end = LocalTimeField(allow_null=True, required=False)
-    paused_until = serializers.DateTimeField(allow_null=True, required=False)
+    paused_until = AwareDateTimeField(allow_null=True, required=False)
 
 
 class PatientReminderSettingsSerializer(ReminderPreferencesSerializer):
@@ -241,7 +243,7 @@ PREVIEW_PAST, PREVIEW_FUTURE, PREVIEW_SPAN = (
 
 class SampleCourseSerializer(serializers.Serializer):
     infusions = serializers.ListField(
-        child=serializers.DateTimeField(),
+        child=AwareDateTimeField(),
         min_length=1,
         max_length=30,
         help_text="When each infusion of the sample course starts.",

@@ -5,6 +5,7 @@ clinic's per-level deadlines, for its admins."""
 import django_filters
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 
 from accounts.models import Clinic
@@ -66,11 +67,41 @@ class SafetyAlertSerializer(serializers.ModelSerializer):
         ]
 
 
-class AlertActionSerializer(serializers.Serializer):
+READ_ONLY_NOTE = (
+    "400 `read_only` on each field of the alert the body names that the server sets "
+    "(`status`, `acknowledged_by`, ...)."
+)
+
+
+class _RefusesAlertFields(serializers.Serializer):
+    """An action's body names only its own fields: one naming a field of the alert that the
+    server sets (`status`, `acknowledged_by`, ...) is refused, 400 `read_only` on each such
+    field, rather than silently ignored (a client that believes it set the status would be
+    wrong without knowing). Other unknown keys are ignored, as everywhere in the API."""
+
+    def to_internal_value(self, data):
+        sent = data if isinstance(data, dict) else {}
+        refused = {
+            name: [ErrorDetail(f"{name} is set by the server; leave it out.", code="read_only")]
+            for name in sorted(sent)
+            if name in SafetyAlertSerializer.Meta.fields and name not in self.fields
+        }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if refused and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**refused, **exc.detail}) from exc
+            raise
+        if refused:
+            raise serializers.ValidationError(refused)
+        return value
+
+
+class AlertActionSerializer(_RefusesAlertFields):
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
 
-class AlertFollowUpSerializer(serializers.Serializer):
+class AlertFollowUpSerializer(_RefusesAlertFields):
     note = serializers.CharField(
         max_length=2000, help_text="What was done: a call, a safety plan, a referral."
     )
@@ -142,7 +173,7 @@ class _AlertActionView(generics.GenericAPIView):
         description=(
             "Also acknowledges the open alerts of the same check-in at the same or a lower "
             "level (each with its own history row); a higher one stays open. 400 `not_open` "
-            "for an alert that is not open."
+            "for an alert that is not open. " + READ_ONLY_NOTE
         ),
         request=AlertActionSerializer,
         responses={200: SafetyAlertSerializer},
@@ -161,7 +192,7 @@ class AlertAcknowledgeView(_AlertActionView):
             "Also resolves the unresolved alerts of the same check-in at the same or a lower "
             "level. The note is the follow-up of those that have none documented: without "
             "one, 400 `follow_up_required` on `note` (nothing changes) unless every one "
-            "has. 400 `already_resolved` for a resolved alert."
+            "has. 400 `already_resolved` for a resolved alert. " + READ_ONLY_NOTE
         ),
         request=AlertActionSerializer,
         responses={200: SafetyAlertSerializer},
@@ -181,7 +212,7 @@ class AlertResolveView(_AlertActionView):
             "check-in at the same or a lower level still without one. 400 `blank` on `note` "
             "without text; 400 `not_acknowledged` for an alert that is open or resolved; 400 "
             "`already_followed_up` when it is documented already. Resolving an alert with a "
-            "note also counts as its follow-up."
+            "note also counts as its follow-up. " + READ_ONLY_NOTE
         ),
         request=AlertFollowUpSerializer,
         responses={200: SafetyAlertSerializer},

@@ -58,6 +58,8 @@ def check_in_submitted(
             for r in data["responses"]
         ],
         captured_by=captured_by,
+        # Taken from a phone or the tablet now: not before the patient's enrolment.
+        since_enrolment=True,
     )
     if not created:
         # A retry: render the stored check-in. A new one is rendered from the rows the

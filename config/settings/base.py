@@ -52,6 +52,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
+    # Second: a body over AFTERGLOW_MAX_BODY_BYTES is refused (413, with CORS headers)
+    # before anything reads it or looks up a session or token.
+    "api.limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -140,13 +143,23 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # high and a client can choose its own address, too low and every client shares the proxy's.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+# --- Request limits (api/limits.py, api/parsers.py) ------------------------------------------
+# The largest request body, in bytes: larger ones are refused with 413 before they are read.
+# The largest legitimate body, a plan of 40 steps, is under 20 kB; 1 MB leaves room for
+# growth while bounding what one request can make a worker hold.
+AFTERGLOW_MAX_BODY_BYTES = env.int("AFTERGLOW_MAX_BODY_BYTES", default=1024 * 1024)
+# Django's own limit for bodies it reads itself (request.body, forms) follows ours: its
+# RequestDataTooBig surfaced as a 500 from inside DRF's parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = AFTERGLOW_MAX_BODY_BYTES
+
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with bounded nesting, key count and size, and strict Unicode.
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "api.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",

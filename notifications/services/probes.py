@@ -14,7 +14,7 @@ screener (docs/clinical/INSTRUMENTS.md, "Safety"), due at once.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -43,6 +43,9 @@ from ..probes import Reading, Trend, fits_budget, probe_key, probe_window, trend
 from .plan_store import quiet_hours_for
 
 DEFAULT_WEEKLY_BUDGET = 4
+# Probes per patient and local day, whatever the instruments: fading instruments share the
+# day's probe (one check-in); one sent already is not followed by another that day.
+MAX_PROBES_PER_DAY = 1
 SCREENER_WINDOW = timedelta(hours=24)
 SCREENER_NUDGES = (2, 120)  # two nudges, two hours apart
 OPEN = (ReminderStatus.PENDING, ReminderStatus.SENT)
@@ -252,17 +255,15 @@ def _probe_add(
         for opens, shut, status, codes in asks
     ):
         return None
-    # A probe already pending in the same window asks this instrument too: one reminder,
-    # one check-in, for every instrument fading at once (pain and mood).
+    # A probe already pending that local day asks this instrument too: one reminder, one
+    # check-in, for every instrument fading at once (pain and mood).
+    that_day = Reminder.objects.filter(
+        patient=patient, kind=ReminderKind.PROBE, due_at__range=_local_day(due, tz)
+    ).exclude(status=ReminderStatus.CANCELLED)
     shared = (
-        Reminder.objects.select_for_update(of=("self",))
-        .filter(
-            patient=patient,
-            kind=ReminderKind.PROBE,
-            status=ReminderStatus.PENDING,
-            due_at=due,
-            window_closes_at=closes,
-        )
+        that_day.select_for_update(of=("self",))
+        .filter(status=ReminderStatus.PENDING)
+        .order_by("due_at")
         .first()
     )
     if shared is not None:
@@ -275,6 +276,10 @@ def _probe_add(
     budget = weekly_budget(patient)
     within = fits_budget([opens for opens, *_ in asks], due, budget)
     reason = why if within else f"not asked: over the weekly burden budget ({budget})"
+    if within and that_day.count() >= MAX_PROBES_PER_DAY:
+        # That day's probe was sent already (or answered, or missed): not a second one,
+        # whatever the instruments. Kept cancelled, with its reason, as the budget's are.
+        within, reason = False, "not asked: that day already has its probe"
     return _extra_once(
         patient=patient,
         infusion=infusion,
@@ -287,6 +292,14 @@ def _probe_add(
         status=ReminderStatus.PENDING if within else ReminderStatus.CANCELLED,
         reason=reason[:200],
     )
+
+
+def _local_day(t: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first and last microsecond of `t`'s day on the patient's wall clock, in UTC."""
+    day = t.astimezone(tz).date()
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC) - timedelta(microseconds=1)
 
 
 def _extra_once(**fields) -> Reminder | None:

@@ -96,6 +96,10 @@ def _stale(row: InstrumentVersion | None) -> bool:
 # handed it over: not a record of answers given days ago (a phone may sync late; the
 # tablet is in the clinic). 12 hours covers a long infusion day.
 CLINIC_CAPTURE_MAX_AGE_HOURS = 12
+# A check-in answered before the patient's record existed is a wrong clock (or a made-up
+# date: 1900), not an answer. A day of allowance: a phone whose wall clock is right but whose
+# zone is set wrong is off by up to a day (UTC-12 to UTC+14), and a sync is not instant.
+ENROLMENT_CLOCK_ALLOWANCE = timedelta(days=1)
 
 
 def _validate(
@@ -105,6 +109,7 @@ def _validate(
     responses: list[ResponseInput],
     now: datetime,
     captured: bool,
+    since_enrolment: bool,
 ) -> list[tuple[InstrumentVersion, Definition]]:
     errors: dict[str, list[tuple[str, str]]] = {}
     if patient.status != PatientStatus.ACTIVE:
@@ -121,6 +126,10 @@ def _validate(
                 "A check-in on the clinic's tablet is answered at the visit: answered_at "
                 f"must be within the last {CLINIC_CAPTURE_MAX_AGE_HOURS} hours.",
             )
+        ]
+    elif since_enrolment and answered_at < patient.created_at - ENROLMENT_CLOCK_ALLOWANCE:
+        errors["answered_at"] = [
+            ("before_enrolment", "answered_at lies before the patient was enrolled.")
         ]
     if not responses:
         errors["responses"] = [("empty", "A check-in answers at least one instrument.")]
@@ -350,6 +359,7 @@ def checkin_submit(
     responses: list[ResponseInput],
     captured_by: User | None = None,
     now: datetime | None = None,
+    since_enrolment: bool = False,
 ) -> tuple[CheckIn, bool]:
     """Validate, score and store a check-in exactly once.
 
@@ -361,6 +371,11 @@ def checkin_submit(
     `captured_by`: the staff member who handed the clinic's tablet to the patient at a
     visit (source "clinic"); None for the patient's own phone (source "app"). The caller
     has checked that they may (the patient is in their reach).
+
+    `since_enrolment`: refuse an `answered_at` before the patient's record was created (less
+    ENROLMENT_CLOCK_ALLOWANCE), as the API does for every submission it takes: the phone and
+    the tablet answer after enrolment. False for history recorded after the fact (the demo,
+    the benchmarks, tests' timelines), which predates the patient row it is recorded for.
     """
     now = now or timezone.now()
     digest = submission_digest(answered_at=answered_at, responses=responses)
@@ -375,6 +390,7 @@ def checkin_submit(
             responses=responses,
             now=now,
             captured=captured_by is not None,
+            since_enrolment=since_enrolment,
         )
     except DomainValidationError:
         existing = CheckIn.objects.filter(id=check_in_id).first()

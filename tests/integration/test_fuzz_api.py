@@ -14,9 +14,14 @@ collects every failed check from `case.validate_response()` instead of stopping 
 
 Exclusions: none. The sign-out operations revoke the caller's token, so they run last, each
 case with a freshly issued token of its own (the rest of the run keeps its token).
+
+A second phase (test_hostile_bodies_never_reach_a_server_error) sends what no schema
+describes: an oversized body, one nested 100,000 deep and one of invalid Unicode, to every
+operation that takes a body, as every role.
 """
 
 import traceback
+import uuid
 from collections import Counter
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,6 +34,7 @@ from django.core.cache import cache as django_cache
 from django.core.signals import got_request_exception, request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -319,3 +325,77 @@ def test_schemathesis_every_operation(role, fuzz_world, server_tracebacks, reque
         )
     assert run.cases > 0
     assert (run.server_errors, run.violations) == (0, 0), run.report()
+
+
+# --- bodies no schema describes --------------------------------------------------------------
+# Schemathesis sends bodies shaped by the schema. These three once reached 500s (issue 15):
+# over the size limit, nested 100,000 deep, and Unicode that is not (lone surrogates, in a key
+# and in values). Each goes to every operation that takes a body, as every role; none may
+# answer 5xx, and every refusal is in the one error shape.
+HOSTILE_BODIES = {
+    "oversized": b'{"a": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+    "deeply nested": b"[" * 100_000 + b"]" * 100_000,
+    "invalid unicode": b'{"\\ud800": 1, "note": "\\udfff", "steps": ["\\ud83d"]}',
+}
+BODY_METHODS = {"post", "put", "patch"}
+
+
+def filled_path(operation, ids: dict[str, list[str]]) -> str:
+    """The operation's path with each parameter an id of the caller's own (or a random one)."""
+    path = operation.full_path
+    for param in operation.path_parameters:
+        value = (ids.get(param.name) or [str(uuid.uuid4())])[0]
+        path = path.replace("{" + param.name + "}", value)
+    return path
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_hostile_bodies_never_reach_a_server_error(role, fuzz_world, server_tracebacks, request):
+    w = fuzz_world
+    persona = ROLES[role]
+    who = getattr(w, persona) if persona else None
+    user = getattr(who, "user", who)
+    ids = real_ids(w)
+    schema = api_schema()
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())
+        if op.method.lower() in BODY_METHODS
+    ]
+    token = None if user is None else device_token_issue(user=user)[1]
+    failures, calls = [], 0
+    for operation in operations:
+        path = filled_path(operation, ids)
+        for name, body in HOSTILE_BODIES.items():
+            # A sign-out revokes the token it is sent with: it gets one of its own.
+            if user is not None and schema.get_operation_id(operation) in SIGN_OUT:
+                token = device_token_issue(user=user)[1]
+            headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if token else {}
+            server_tracebacks.clear()
+            savepoint = transaction.savepoint()
+            response = Client(raise_request_exception=False).generic(
+                operation.method.upper(), path, body, content_type="application/json", **headers
+            )
+            calls += 1
+            if response.status_code >= 500:
+                transaction.savepoint_rollback(savepoint)
+            else:
+                transaction.savepoint_commit(savepoint)
+            problem = None
+            if response.status_code >= 500:
+                problem = "".join(server_tracebacks)[-2000:] or response.content[:500]
+            elif response.status_code >= 400:
+                shape = response.json() if response["Content-Type"] == "application/json" else {}
+                if set(shape) != {"type", "errors"}:
+                    problem = f"not the error shape: {response.content[:300]!r}"
+            if problem:
+                failures.append(
+                    f"\n[{role}] {operation.label} {name}: {response.status_code} {problem}"
+                )
+    write_line(
+        request,
+        f"hostile bodies [{role}]: {len(operations)} operations, {calls} requests, "
+        f"{len(failures)} failures",
+    )
+    assert operations and calls == len(operations) * len(HOSTILE_BODIES)
+    assert not failures, "".join(failures)

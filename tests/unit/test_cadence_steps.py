@@ -33,13 +33,13 @@ def step(**kw):
 REFUSED = {
     "not a list": (
         {"key": "s"},
-        {"steps": [("invalid", "A plan has a list of 1 to 100 steps.")]},
+        {"steps": [("invalid", "A plan has a list of 1 to 40 steps.")]},
     ),
     "too many steps": (
         [step(key=f"s{i}") for i in range(101)],
-        {"steps": [("invalid", "A plan has a list of 1 to 100 steps.")]},
+        {"steps": [("invalid", "A plan has a list of 1 to 40 steps.")]},
     ),
-    "an empty list": ([], {"steps": [("invalid", "A plan has a list of 1 to 100 steps.")]}),
+    "an empty list": ([], {"steps": [("invalid", "A plan has a list of 1 to 40 steps.")]}),
     "a step that is not an object": (
         [step(), "day-7"],
         {"steps.1": [("invalid", "A step is an object.")]},
