@@ -11,6 +11,7 @@ from .views import (
     infusions,
     instruments,
     me,
+    me_account,
     outcomes,
     patients,
     privacy,
@@ -47,6 +48,10 @@ urlpatterns = [
     ),
     path("me/", me.MeView.as_view(), name="me"),
     path("me/check-ins/", me.MyCheckInListView.as_view(), name="me-check-ins"),
+    path("me/password/", me_account.MyPasswordView.as_view(), name="me-password"),
+    path(
+        "me/sign-out-others/", me_account.MySignOutOthersView.as_view(), name="me-sign-out-others"
+    ),
     path(
         "me/check-ins/<uuid:check_in_id>/",
         me.MyCheckInDetailView.as_view(),

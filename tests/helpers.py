@@ -133,6 +133,13 @@ MATRIX = [
     ),
     ("get", "/api/v1/me/", None, PATIENT_ONLY),
     ("get", "/api/v1/me/check-ins/", None, PATIENT_ONLY),
+    ("post", "/api/v1/me/sign-out-others/", None, PATIENT_ONLY),
+    (
+        "post",
+        "/api/v1/me/password/",
+        lambda w: {"current_password": PASSWORD, "new_password": "another-synthetic-pass-9"},
+        PATIENT_ONLY,
+    ),
     (
         "post",
         "/api/v1/me/check-ins/",
@@ -164,7 +171,12 @@ MATRIX = [
         },
         _everyone(403, anonymous=401, clinician_x=201, admin_x=201, clinician_y=400),
     ),
-    ("get", "/api/v1/patients/{patient_a}/", None, STAFF_ONLY_HEALTH),
+    (
+        "get",
+        "/api/v1/patients/{patient_a}/",
+        None,
+        _everyone(403, anonymous=401, clinician_x=200, admin_x=200, clinician_y=404),
+    ),
     (
         "patch",
         "/api/v1/patients/{patient_a}/",

@@ -110,19 +110,38 @@ class PatientDetailView(generics.GenericAPIView):
 
     @property
     def staff_roles(self):
-        return ENROLMENT_ROLES if self.request.method == "PATCH" else HEALTH_DATA_ROLES
-
-    @extend_schema(operation_id="patients_retrieve", summary="One patient", tags=["patients"])
-    def get(self, request, patient_id):
-        return Response(
-            PatientSerializer(
-                access_patient(user=request.user, patient_id=patient_id, with_details=True)
-            ).data
+        # Reading: a clinician (the clinical record) or whoever may enrol (a clinic admin
+        # reads back the administrative record of the patient they enrolled).
+        return (
+            ENROLMENT_ROLES
+            if self.request.method == "PATCH"
+            else ENROLMENT_ROLES | HEALTH_DATA_ROLES
         )
+
+    @extend_schema(
+        operation_id="patients_retrieve",
+        summary="One patient: the clinical record for a clinician, the administrative one for "
+        "a clinic admin",
+        responses={200: PatientAnySerializer},
+        tags=["patients"],
+    )
+    def get(self, request, patient_id):
+        patient = access_patient(
+            user=request.user,
+            patient_id=patient_id,
+            roles=ENROLMENT_ROLES | HEALTH_DATA_ROLES,
+            with_details=True,
+        )
+        return Response(_patient_body(request.user, patient))
 
     @extend_schema(
         operation_id="patients_update",
         summary="Change a patient's details",
+        description=(
+            "An erased patient is never changed (any field, or none): 400 `erased`, nothing "
+            "written, the attempt audited. Erasure is final; a returning person is enrolled "
+            "as a new patient."
+        ),
         request=PatientUpdateSerializer,
         responses={200: PatientAnySerializer},
         tags=["patients"],
@@ -155,6 +174,10 @@ class PatientEnrolmentCodeCreateView(generics.GenericAPIView):
     @extend_schema(
         operation_id="patients_enrolment_codes_create",
         summary="Issue a new enrolment code (the previous one stops working)",
+        description=(
+            "An erased patient gets none: 400 `erased`, the attempt audited (a code would "
+            "sign a phone into the erased record)."
+        ),
         request=None,
         responses={201: EnrolmentCodeSerializer},
         tags=["patients"],
