@@ -49,9 +49,9 @@ def access_clinic(
     """
     if clinic_id not in clinic_ids_for(user=user, roles=roles):
         # The refused attempt names the clinic in the audit log only if it exists.
-        if audit_recording():
-            exists = Clinic.objects.filter(id=clinic_id).exists()
-            audit_refused(clinic_id=clinic_id if exists else None)
+        # An unknown clinic leaves no row (no admin could read it; guesses would fill it).
+        if audit_recording() and Clinic.objects.filter(id=clinic_id).exists():
+            audit_refused(clinic_id=clinic_id)
         if field is not None:
             raise DomainValidationError.single(field, "does_not_exist", "Unknown clinic.")
         raise NotFoundError

@@ -5,13 +5,17 @@ Bodies of 3-10 MB answered 500: Django refused them deep inside DRF's parsing
 (RequestDataTooBig) where nothing turned that into an answer. Here, before authentication
 and before any view: a declared Content-Length over AFTERGLOW_MAX_BODY_BYTES is a 413, a
 malformed one a 400. A body without a Content-Length (Transfer-Encoding: chunked) is never
-read by Django's WSGI request or by DRF (both read Content-Length bytes): it would pass as an
-empty body, so it is refused with 411, or 413 when what the server can hand over (a
-terminated wsgi.input, as gunicorn gives for a chunked body) is over the limit anyway. The
+read by Django's WSGI request or by DRF (both read Content-Length bytes): where the server
+hands over a terminated stream (gunicorn does for a chunked body) it is read here, up to the
+limit (413 past it), and handed on as a body of that length; a stream the server did not
+terminate cannot be read safely and is refused with 411. The
 JSON parser (api/parsers.py) counts what it reads as well, whatever was declared.
 """
 
+import io
+
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 
 from .exceptions import bad_request, length_required, request_too_large
 
@@ -21,15 +25,17 @@ _MAX_LENGTH_DIGITS = 18
 _CHUNK = 64 * 1024
 
 
-def _read_at_most(stream, limit: int) -> int:
-    """How many bytes the stream holds, counted up to `limit` and no further."""
+def _read_at_most(stream, limit: int) -> bytes:
+    """What the stream holds, read up to `limit` bytes and no further."""
+    parts: list[bytes] = []
     total = 0
     while total < limit:
         chunk = stream.read(min(_CHUNK, limit - total))
         if not chunk:
             break
+        parts.append(chunk)
         total += len(chunk)
-    return total
+    return b"".join(parts)
 
 
 class RequestBodyLimitMiddleware:
@@ -55,7 +61,11 @@ class RequestBodyLimitMiddleware:
             # WSGI: a body without a length may be read only from a stream the server
             # terminated; reading another could wait forever.
             return length_required()
-        size = _read_at_most(environ["wsgi.input"], limit + 1)
-        if size > limit:
+        body = _read_at_most(environ["wsgi.input"], limit + 1)
+        if len(body) > limit:
             return request_too_large(limit)
-        return length_required() if size else None
+        # Within the limit: handed on as a body of that length (a phone that streams its
+        # request is served like one that declared it).
+        request._stream = LimitedStream(io.BytesIO(body), len(body))
+        request.META["CONTENT_LENGTH"] = str(len(body))
+        return None

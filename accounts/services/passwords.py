@@ -18,14 +18,15 @@ def device_tokens_revoke_others(*, user, keep: AuthToken | None) -> int:
 
 
 @transaction.atomic
-def password_change(
-    *, user, current_password: str | None, new_password: str, keep: AuthToken | None
-) -> int:
-    """Set a new password. An account that has one must give it (400 `invalid_password`
-    on `current_password` otherwise: the caller counts it toward the lockout); an account
-    enrolled without one (a patient who skipped it) sets its first. The new one passes the
-    password validators. Every other device is signed out; returns how many."""
-    if user.has_usable_password() and not user.check_password(current_password or ""):
+def password_change(*, user, current_password: str | None, new_password: str) -> bool:
+    """Set a new password; returns whether the account's other devices are to be signed
+    out (the caller does it, their push registrations first). An account that has one must
+    give it (400 `invalid_password` on `current_password` otherwise: the caller counts it
+    toward the lockout). An account enrolled without one (a patient who skipped it) sets
+    its first and signs nothing out: a stolen token cannot lock the owner's phone out that
+    way. The new one passes the password validators."""
+    first = not user.has_usable_password()
+    if not first and not user.check_password(current_password or ""):
         raise DomainValidationError.single(
             "current_password", "invalid_password", "The current password is not right."
         )
@@ -41,4 +42,4 @@ def password_change(
         ) from exc
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    return device_tokens_revoke_others(user=user, keep=keep)
+    return not first

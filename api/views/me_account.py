@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from accounts.errors import DomainValidationError
 from accounts.lockout import LockedOut, lockout_check, lockout_is_locked, lockout_record_failure
+from accounts.models import ClinicMembership
 from accounts.services.passwords import device_tokens_revoke_others, password_change
 from notifications.services.devices import devices_unregister_other_tokens
 
@@ -14,8 +15,21 @@ from ..permissions import IsPatient
 from ..serializers.account import PasswordChangeSerializer, SignedOutSerializer
 
 
+class IsPatientOnly(IsPatient):
+    """A patient's app account that is not also a staff member's: staff change their
+    password and sessions with their second factor (`/account/`), not here."""
+
+    message = "Only a patient's app account can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return (
+            super().has_permission(request, view)
+            and not ClinicMembership.objects.filter(user=request.user).exists()
+        )
+
+
 class MyPasswordView(APIView):
-    permission_classes = [IsPatient]
+    permission_classes = [IsPatientOnly]
     # A guess at the current password is a guess at a sign-in: throttled and locked out alike.
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "sign_in"
@@ -39,11 +53,10 @@ class MyPasswordView(APIView):
         username = request.user.get_username()
         lockout_check(request=request, username=username)
         try:
-            others = password_change(
+            sign_out = password_change(
                 user=request.user,
                 current_password=s.validated_data.get("current_password"),
                 new_password=s.validated_data["new_password"],
-                keep=request.auth,
             )
         except DomainValidationError as exc:
             if "current_password" in exc.errors:
@@ -51,12 +64,12 @@ class MyPasswordView(APIView):
                 if lockout_is_locked(request=request):
                     raise LockedOut from exc
             raise
-        devices_unregister_other_tokens(user=request.user, keep=request.auth)
+        others = _sign_out_others(request) if sign_out else 0
         return Response(SignedOutSerializer({"signed_out": others}).data)
 
 
 class MySignOutOthersView(APIView):
-    permission_classes = [IsPatient]
+    permission_classes = [IsPatientOnly]
 
     @extend_schema(
         operation_id="me_sign_out_others",
@@ -66,6 +79,10 @@ class MySignOutOthersView(APIView):
         tags=["me"],
     )
     def post(self, request):
-        devices_unregister_other_tokens(user=request.user, keep=request.auth)
-        others = device_tokens_revoke_others(user=request.user, keep=request.auth)
-        return Response(SignedOutSerializer({"signed_out": others}).data)
+        return Response(SignedOutSerializer({"signed_out": _sign_out_others(request)}).data)
+
+
+def _sign_out_others(request) -> int:
+    # Their push registrations first: revoking a token nulls its registrations' link.
+    devices_unregister_other_tokens(user=request.user, keep=request.auth)
+    return device_tokens_revoke_others(user=request.user, keep=request.auth)

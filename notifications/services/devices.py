@@ -96,8 +96,10 @@ def devices_unregister_for_user(*, user) -> int:
 
 
 def devices_unregister_other_tokens(*, user, keep) -> int:
-    """Signing out the other phones stops their pushes; this phone's (`keep`) stay."""
-    rows = Device.objects.filter(patient__user=user)
+    """Signing out the other phones stops their pushes; this phone's (`keep`) stay, and so
+    does a registration whose token already expired (it may be this phone's, signed in
+    again since)."""
+    rows = Device.objects.filter(patient__user=user, auth_token__isnull=False)
     if keep is not None:
         rows = rows.exclude(auth_token=keep)
     deleted, _ = rows.delete()

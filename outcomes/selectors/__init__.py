@@ -6,6 +6,7 @@ not revealed; the refused attempt is marked for the audit log (`_refused`), nami
 object's patient and clinic where it exists.
 """
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
@@ -28,6 +29,8 @@ from outcomes.models import (
     SafetyAlert,
 )
 
+logger = logging.getLogger(__name__)
+
 # Roles that may read a patient's health data (answers, scores). Schedulers and clinic
 # admins run the clinic but do not need symptoms to do so (minimum necessary).
 HEALTH_DATA_ROLES = frozenset({Role.CLINICIAN})
@@ -49,7 +52,9 @@ def _refused(model: type[Model], object_id: object, *, patient: str) -> None:
     except (ValueError, ValidationError):
         found = None  # not an id at all
     if found is None:
-        audit_refused()
+        # Nothing of any clinic's: no row that no admin could ever read (and a flood of
+        # guesses would fill); the application log says it, without the id.
+        logger.info("refused reach of an unknown %s", model.__name__)
     else:
         audit_refused(patient_id=found[0], clinic_id=found[1])
 

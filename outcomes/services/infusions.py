@@ -25,6 +25,7 @@ from outcomes.models import (
 
 from ..visits.medications import MedicationMatch
 from ..visits.thresholds import Thresholds, Vitals, breaches, dose_check
+from .guards import patient_lock_unerased
 from .outcome_records import outcomes_mark_changed
 from .visits import (
     hold_blocks_start,
@@ -224,6 +225,7 @@ def treatment_course_create(
 ) -> TreatmentCourse:
     if kind not in CourseKind.values:
         raise DomainValidationError.single("kind", "invalid_choice", f"Unknown kind '{kind}'.")
+    patient_lock_unerased(patient)
     return TreatmentCourse.objects.create(
         patient=patient, kind=kind, started_on=started_on, notes=notes
     )
@@ -234,6 +236,7 @@ def infusion_schedule(
     *, patient: Patient, scheduled_at: datetime, created_by=None, **fields
 ) -> Infusion:
     """Record an infusion (planned, or already given) and plan its reminders."""
+    patient_lock_unerased(patient)
     course = fields.pop("course", None)
     if course is not None and course.patient_id != patient.id:
         raise DomainValidationError.single("course", "does_not_exist", "Unknown course.")
@@ -282,6 +285,7 @@ def infusion_update(*, infusion: Infusion, user=None, **changes) -> Infusion:
         raise DomainValidationError(
             {k: [("not_editable", "This field cannot be changed.")] for k in unknown}
         )
+    patient_lock_unerased(infusion.patient)  # before the infusion: one lock order
     infusion = Infusion.objects.select_for_update().get(pk=infusion.pk)
     if infusion.status == InfusionStatus.CANCELLED:
         raise DomainValidationError.single(
@@ -344,6 +348,7 @@ def _check_visit_timing(infusion: Infusion, changes: dict, errors: dict) -> None
 @transaction.atomic
 def infusion_cancel(*, infusion: Infusion, reason: str = "") -> Infusion:
     """Cancel a scheduled infusion; its pending reminders are cancelled, nothing sent is touched."""
+    patient_lock_unerased(infusion.patient)
     updated = Infusion.objects.filter(
         pk=infusion.pk, status__in=(InfusionStatus.SCHEDULED, InfusionStatus.IN_PROGRESS)
     ).update(

@@ -13,12 +13,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import audit_refused
 from accounts.errors import DomainValidationError
 from accounts.models import Clinic, Role, validate_iana_zone
 from outcomes import events
 from outcomes.models import Condition, EnrolmentCode, Patient, PatientCondition, PatientStatus
 
+from .guards import patient_erased, patient_lock_unerased
 from .outcome_records import outcomes_mark_changed
 
 User = get_user_model()
@@ -34,31 +34,6 @@ def _normalise_code(code: str) -> str:
 
 def _code_digest(code: str) -> str:
     return hashlib.sha256(_normalise_code(code).encode()).hexdigest()
-
-
-def _erased(patient: Patient) -> DomainValidationError:
-    """Erasure is final (outcomes/services/privacy.py): nothing brings the identity back,
-    not a new name, a status, a code or a care team. The refusal is audited."""
-    audit_refused(patient_id=patient.pk, clinic_id=patient.clinic_id)
-    return DomainValidationError.single(
-        "non_field_errors",
-        "erased",
-        "This patient's data was erased, and erasure is final: enrol them as a new patient.",
-    )
-
-
-def _lock_unerased(patient: Patient) -> None:
-    """Lock the patient's row (in the caller's transaction) and refuse an erased patient.
-    Erasure takes the same lock, so a change racing an erasure either lands before it (and
-    is erased with the rest) or sees it and is refused: never writes a name back after."""
-    erased_at = (
-        Patient.objects.select_for_update(no_key=True)
-        .filter(pk=patient.pk)
-        .values_list("erased_at", flat=True)
-        .first()
-    )
-    if erased_at is not None:
-        raise _erased(patient)
 
 
 def _check_patient_fields(
@@ -160,7 +135,7 @@ def patient_update(
     """Change a patient's details. An erased patient is refused (`erased`), whatever the
     change, an empty one included: nothing is written."""
     if patient.erased_at is not None:
-        raise _erased(patient)
+        raise patient_erased(patient)
     conditions = list(dict.fromkeys(conditions)) if conditions is not None else None
     _check_date_of_birth(date_of_birth)
     team = _check_patient_fields(
@@ -175,7 +150,7 @@ def patient_update(
         )
     fields: list[str] = []
     with transaction.atomic():
-        _lock_unerased(patient)
+        patient_lock_unerased(patient)
         if display_name is not None:
             patient.display_name = display_name
             fields.append("display_name")
@@ -236,11 +211,11 @@ def enrolment_code_issue(*, patient: Patient, issued_by=None) -> tuple[Enrolment
     """Issue a fresh single-use code; any earlier unused code of the patient stops working.
     None for an erased patient (`erased`): a code would sign a phone into that record."""
     if patient.erased_at is not None:
-        raise _erased(patient)
+        raise patient_erased(patient)
     now = timezone.now()
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
     with transaction.atomic():
-        _lock_unerased(patient)
+        patient_lock_unerased(patient)
         EnrolmentCode.objects.filter(
             patient=patient, used_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=now)

@@ -29,10 +29,12 @@ from outcomes.models import (
     Consent,
     Infusion,
     InstrumentResponse,
+    MonitoringSession,
     Patient,
     PatientStatus,
     SafetyAlert,
     TreatmentCourse,
+    VisitAdverseEvent,
 )
 
 from .outcome_records import outcomes_mark_changed
@@ -178,11 +180,22 @@ def _history_scrub(*, patient: Patient) -> None:
     erased whom and when). Clinicians' free text on the records erasure keeps (a course's
     notes, an alert's note and follow-up note, a cancellation reason) may name the patient:
     blanked in the records and in every historical row of them. Dates, doses and statuses
-    stay, as they do in the records themselves."""
+    stay, as they do in the records themselves. The infusion visit's free text (an
+    override's reason, an adverse event's notes) and the REMS form as filed go too: the
+    form's filing time stays, and the form is assembled again, without the identity, on
+    request."""
     Patient.history.filter(id=patient.pk).delete()
     TreatmentCourse.objects.filter(patient=patient).update(notes="")
     TreatmentCourse.history.filter(patient_id=patient.pk).update(notes="")
     SafetyAlert.objects.filter(patient=patient).update(note="", follow_up_note="")
     SafetyAlert.history.filter(patient_id=patient.pk).update(note="", follow_up_note="")
-    Infusion.objects.filter(patient=patient).update(cancel_reason="")
-    Infusion.history.filter(patient_id=patient.pk).update(cancel_reason="")
+    Infusion.objects.filter(patient=patient).update(cancel_reason="", dose_override_reason="")
+    Infusion.history.filter(patient_id=patient.pk).update(cancel_reason="", dose_override_reason="")
+    # The infusion visit: free text, and the REMS form as filed (it names the patient).
+    sessions = MonitoringSession.objects.filter(infusion__patient=patient)
+    visit_text = {"hold_override_reason": "", "rems_filed_form": None}
+    MonitoringSession.history.filter(id__in=list(sessions.values_list("pk", flat=True))).update(
+        **visit_text
+    )
+    sessions.update(**visit_text)
+    VisitAdverseEvent.objects.filter(session__infusion__patient=patient).update(notes="")

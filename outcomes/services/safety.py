@@ -44,6 +44,7 @@ from outcomes.models import (
 
 from ..instruments.schema import Definition
 from ..scoring import Score
+from .guards import patient_lock_unerased
 
 # Shown with every submission that raised an alert. The 988 Suicide & Crisis Lifeline is
 # the US default (docs/clinical/INSTRUMENTS.md); a clinic configures its own resources.
@@ -360,6 +361,8 @@ def alert_acknowledge(*, alert: SafetyAlert, user, note: str = "") -> SafetyAler
     due within the clinic's time for the alert's level. Only an open alert can be
     acknowledged; its check-in's open alerts at the same or a lower level are acknowledged
     with it (each with its own level's follow-up deadline)."""
+    if note:
+        patient_lock_unerased(alert.patient)  # no free text about an erased patient
     now = timezone.now()
     rows = _with_siblings(alert, status=AlertStatus.OPEN)
     if alert.pk not in {a.pk for a in rows}:
@@ -393,6 +396,7 @@ def alert_follow_up(*, alert: SafetyAlert, user, note: str) -> SafetyAlert:
     plan, a referral): its escalation stops, and that of its check-in's acknowledged alerts
     at the same or a lower level still awaiting theirs. Once per alert; resolving it with a
     note counts as its follow-up too."""
+    patient_lock_unerased(alert.patient)
     note = note.strip()
     if not note:
         raise DomainValidationError.single(
@@ -430,6 +434,8 @@ def alert_resolve(*, alert: SafetyAlert, user, note: str = "") -> SafetyAlert:
     lower level. An alert closed needs its documented follow-up (INSTRUMENTS.md,
     "Safety"): the note is it, required unless every one of them has one already; 400 on
     `note` otherwise, with nothing changed."""
+    if note:
+        patient_lock_unerased(alert.patient)  # no free text about an erased patient
     note = note[:2000].strip()
     rows = _with_siblings(alert, status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED))
     if alert.pk not in {a.pk for a in rows}:

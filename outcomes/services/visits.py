@@ -48,6 +48,7 @@ from ..visits.thresholds import (
     phase_of,
     plausibility_errors,
 )
+from .guards import patient_lock_unerased
 
 # The discharge checklist: every item must be ticked before the patient leaves.
 DISCHARGE_ITEMS = (
@@ -132,6 +133,7 @@ def session_start(
     """The infusion's monitoring session, started now if it has none (a second start returns
     the first: a tablet may retry). The thresholds in force are kept with it."""
     now = now or timezone.now()
+    patient_lock_unerased(infusion.patient)  # erasure is final; the patient, then the infusion
     infusion = Infusion.objects.select_for_update().select_related("patient").get(pk=infusion.pk)
     existing = MonitoringSession.objects.filter(infusion=infusion).first()
     if existing is not None:
@@ -326,6 +328,7 @@ def hold_override(
     *, infusion: Infusion, reason: str, user: User, now: datetime | None = None
 ) -> MonitoringSession:
     """Start despite a pre-dose blood pressure past the hold threshold: a reason, and who."""
+    patient_lock_unerased(infusion.patient)
     session = MonitoringSession.objects.select_for_update().get(pk=session_for(infusion).pk)
     reason = (reason or "").strip()
     errors: dict[str, list[tuple[str, str]]] = {}
@@ -422,6 +425,7 @@ def discharge(
     "without the 2-hour rule" time) and left. Leaving needs every item ticked and no open
     visit alert; the session is then complete."""
     now = now or timezone.now()
+    patient_lock_unerased(infusion.patient)
     session = MonitoringSession.objects.select_for_update().get(pk=session_for(infusion).pk)
     if session.status == SessionStatus.COMPLETED:
         raise DomainValidationError.single(
@@ -628,6 +632,7 @@ def _alert_text(reading: VisitReading, alerts: dict, thresholds: Thresholds) -> 
 @transaction.atomic
 def rems_file(*, infusion: Infusion, user: User, now: datetime | None = None) -> MonitoringSession:
     """Mark the session's form filed, keeping the form as filed. Only a complete form."""
+    patient_lock_unerased(infusion.patient)
     session = MonitoringSession.objects.select_for_update().get(pk=session_for(infusion).pk)
     if not session.rems_required:
         raise DomainValidationError.single(

@@ -4,6 +4,7 @@
 import pytest
 from knox.models import AuthToken
 
+from accounts.models import ClinicMembership
 from notifications.models import Device
 from tests.factories import PASSWORD, PatientFactory, StaffFactory
 from tests.helpers import client_for, validation_error
@@ -85,15 +86,38 @@ def test_a_weak_new_password_is_refused_by_field(phones):
     }
 
 
-def test_a_patient_enrolled_without_a_password_sets_a_first_one():
+def test_a_patient_enrolled_without_a_password_sets_a_first_one_and_no_phone_is_signed_out():
+    """A stolen token setting a first password must not lock the owner's phone out."""
     patient = PatientFactory()
     patient.user.set_unusable_password()
     patient.user.save()
-    client = client_for(patient.user)
+    client, owner = client_for(patient.user), client_for(patient.user)
     resp = client.post("/api/v1/me/password/", {"new_password": NEW}, format="json")
-    assert resp.status_code == 200, resp.content
+    assert resp.status_code == 200 and resp.json() == {"signed_out": 0}, resp.content
     patient.user.refresh_from_db()
     assert patient.user.check_password(NEW)
+    assert owner.get("/api/v1/me/").status_code == 200
+
+
+def test_a_staff_member_who_is_also_a_patient_cannot_skip_the_second_factor(phones):
+    patient, this, other = phones
+    ClinicMembership.objects.create(user=patient.user, clinic=patient.clinic, role="clinician")
+    resp = this.post(
+        "/api/v1/me/password/", {"current_password": PASSWORD, "new_password": NEW}, format="json"
+    )
+    assert resp.status_code == 403
+    assert this.post("/api/v1/me/sign-out-others/").status_code == 403
+    assert other.get("/api/v1/me/").status_code == 200
+
+
+def test_a_registration_whose_token_expired_is_kept(phones):
+    """It may be this very phone's, signed in again since: its pushes must not stop."""
+    patient, this, _ = phones
+    Device.objects.filter(push_token="synthetic-push-0").update(auth_token=None)
+    assert this.post("/api/v1/me/sign-out-others/").status_code == 200
+    assert set(Device.objects.filter(patient=patient).values_list("push_token", flat=True)) == {
+        "synthetic-push-0"
+    }
 
 
 def test_signing_out_the_other_phones_keeps_this_one(phones):

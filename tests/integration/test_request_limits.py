@@ -14,7 +14,7 @@ import pytest
 import time_machine
 
 from notifications.models import Reminder, ReminderKind, ReminderStatus
-from outcomes.models import AlertStatus, Patient, SafetyAlert
+from outcomes.models import AlertStatus, CheckIn, Patient, SafetyAlert
 from outcomes.services.checkins import ENROLMENT_CLOCK_ALLOWANCE, ResponseInput, checkin_submit
 from tests.factories import PatientFactory, checkin_payload, phq9
 from tests.helpers import give_infusion
@@ -88,16 +88,30 @@ def test_a_streamed_body_without_a_length_over_the_limit_is_refused_with_413(per
     assert only_error(resp)["code"] == "request_too_large"
 
 
-def test_a_streamed_body_within_the_limit_is_asked_for_its_length(personas):
-    """Django reads a WSGI body by its Content-Length: a chunked one would silently be an
-    empty one, so it is refused with 411, saying why."""
+def test_a_streamed_body_within_the_limit_is_served_like_a_declared_one(personas):
+    """Django reads a WSGI body by its Content-Length: a chunked one used to be refused
+    (411), so a phone that streams its requests could never submit."""
+    body = json.dumps(checkin_payload(responses=[phq9(0, 0, 0, 0, 0, 0, 0, 0, 0)])).encode()
+    resp = personas.client("patient_a").generic(
+        "POST",
+        CHECK_INS,
+        b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True},
+    )
+    assert resp.status_code == 201, resp.content
+    assert CheckIn.objects.filter(pk=json.loads(body)["id"]).exists()
+
+
+def test_a_stream_the_server_did_not_terminate_is_asked_for_its_length(personas):
     resp = personas.client("patient_a").generic(
         "POST",
         CHECK_INS,
         b"",
         CONTENT_TYPE="application/json",
         HTTP_TRANSFER_ENCODING="chunked",
-        **{"wsgi.input": io.BytesIO(padded_check_in(10)), "wsgi.input_terminated": True},
+        **{"wsgi.input": io.BytesIO(padded_check_in(10))},
     )
     assert resp.status_code == 411
     assert only_error(resp)["code"] == "length_required"

@@ -11,12 +11,20 @@ from axes.models import AccessAttempt
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.forms.models import model_to_dict
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import AuditEvent, ClinicSecuritySettings
 from notifications.models import Device
-from outcomes.models import CheckIn, EnrolmentCode, InstrumentResponse, Patient
+from outcomes.models import (
+    CheckIn,
+    EnrolmentCode,
+    Infusion,
+    InstrumentResponse,
+    Patient,
+    TreatmentCourse,
+)
 from outcomes.services.checkins import ResponseInput, submission_digest
 from tests.factories import (
     ClinicSecuritySettingsFactory,
@@ -279,8 +287,8 @@ def test_a_refused_reach_of_another_clinics_patient_is_audited_without_revealing
         world.patient_a.id,
         world.clinic_x.id,
     )
-    ghost = refused_rows(world.clinician_y, path=f"/api/v1/patients/{unknown_id}/").get()
-    assert (ghost.status_code, ghost.patient_id, ghost.clinic_id) == (404, None, None)
+    # An unknown id leaves no row: no admin could read it, and guesses would fill the log.
+    assert not refused_rows(world.clinician_y, path=f"/api/v1/patients/{unknown_id}/").exists()
     # Nothing was read: no row but the refusals.
     assert set(
         AuditEvent.objects.filter(actor_id=world.clinician_y.id).values_list("action", flat=True)
@@ -377,3 +385,72 @@ def test_a_push_token_moves_within_a_clinic_and_every_move_is_audited(personas):
     # Back again: another move, another pair of rows.
     assert register(personas.client("patient_a"), token).status_code == 200
     assert AuditEvent.objects.filter(action="dev_move").count() == 4
+
+
+# --- erasure is final for every record that takes free text (a review's findings) ----------
+
+
+def test_nothing_about_an_erased_patient_takes_new_text(world):
+    """A course's notes, an infusion, a cancellation's reason, an alert's note, a visit:
+    each used to write a name back after erasure."""
+    a = world.patient_a
+    erase(world, a)
+    clinician, nurse = world.client("clinician_x"), world.client("nurse_x")
+    attempts = [
+        clinician.post(
+            f"/api/v1/patients/{a.id}/treatment-courses/",
+            {"kind": "induction", "started_on": "2026-11-01", "notes": "Synthetic Name"},
+            format="json",
+        ),
+        clinician.post(
+            f"/api/v1/patients/{a.id}/infusions/",
+            {"scheduled_at": "2026-12-01T15:00:00Z"},
+            format="json",
+        ),
+        clinician.post(
+            f"/api/v1/infusions/{world.infusion_a.id}/cancel/",
+            {"reason": "Synthetic Name moved"},
+            format="json",
+        ),
+        clinician.post(
+            f"/api/v1/alerts/{world.alert_a.id}/acknowledge/",
+            {"note": "Called Synthetic Name"},
+            format="json",
+        ),
+        nurse.post(
+            f"/api/v1/infusions/{world.infusion_e.id}/visit/hold-override/", {"reason": "x"}
+        ),
+    ]
+    for resp in attempts:
+        validation_error(resp, "non_field_errors", "erased")
+    assert not TreatmentCourse.objects.filter(patient=a).exists()
+    assert Infusion.objects.filter(patient=a).count() == 2  # the world's two, no third
+    assert Infusion.objects.get(pk=world.infusion_a.pk).cancel_reason == ""
+
+
+def test_erasure_takes_the_visits_free_text_and_the_filed_form(world):
+    from outcomes.models import MonitoringSession, VisitAdverseEvent
+
+    session = MonitoringSession.objects.get(infusion=world.infusion_e)
+    MonitoringSession.objects.filter(pk=session.pk).update(
+        hold_override_reason="Synthetic Name was anxious",
+        rems_filed_form={"patient_name": world.patient_a.display_name},
+    )
+    VisitAdverseEvent.objects.create(
+        id=uuid.uuid4(),
+        session=session,
+        occurred_at=timezone.now(),
+        term="nausea",
+        severity="mild",
+        action_taken="observed",
+        notes="Synthetic Name vomited",
+        payload_digest="x",
+    )
+    erase(world, world.patient_a)
+    session.refresh_from_db()
+    assert (session.hold_override_reason, session.rems_filed_form) == ("", None)
+    assert not VisitAdverseEvent.objects.exclude(notes="").exists()
+    form = world.client("nurse_x").get(f"/api/v1/infusions/{world.infusion_e.id}/visit/rems-form/")
+    assert form.status_code == 200
+    assert form.json()["patient_name"].startswith("Erased patient")
+    assert form.json()["date_of_birth"] is None

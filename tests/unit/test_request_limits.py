@@ -181,7 +181,7 @@ def test_an_unterminated_stream_without_a_length_is_not_read():
     assert response.status_code == 411 and not reached
 
 
-def test_a_terminated_stream_is_counted(settings):
+def test_a_terminated_stream_is_counted_and_within_the_limit_handed_on(settings):
     settings.AFTERGLOW_MAX_BODY_BYTES = 10
     over, _ = call(
         {
@@ -191,14 +191,24 @@ def test_a_terminated_stream_is_counted(settings):
         }
     )
     assert over.status_code == 413
-    within, _ = call(
-        {
-            "HTTP_TRANSFER_ENCODING": "chunked",
-            "wsgi.input": io.BytesIO(b"x" * 10),
-            "wsgi.input_terminated": True,
-        }
+    seen = []
+
+    def view(request):
+        seen.append((request.META["CONTENT_LENGTH"], request.body))
+        return HttpResponse("ok")
+
+    request = RequestFactory().generic(
+        "POST",
+        "/api/v1/me/check-ins/",
+        b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": io.BytesIO(b"x" * 10), "wsgi.input_terminated": True},
     )
-    assert within.status_code == 411
+    request.META.pop("CONTENT_LENGTH", None)
+    within = RequestBodyLimitMiddleware(view)(request)
+    assert within.status_code == 200
+    assert seen == [("10", b"x" * 10)]
 
 
 def test_an_empty_chunked_body_passes():
