@@ -24,7 +24,7 @@ from outcomes.models import (
 )
 from outcomes.services.safety import safety_notice_for
 
-from .fields import AwareDateTimeField
+from .fields import AwareDateTimeField, StrictUUIDField
 
 MAX_TEXT = 200
 
@@ -243,7 +243,7 @@ class ResponseInputSerializer(serializers.Serializer):
     ]
 )
 class CheckInSubmitSerializer(serializers.Serializer):
-    id = serializers.UUIDField(
+    id = StrictUUIDField(
         help_text="The phone's own UUID for this submission; a retry sends the same id."
     )
     answered_at = AwareDateTimeField(

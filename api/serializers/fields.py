@@ -21,3 +21,13 @@ class AwareDateTimeField(serializers.DateTimeField):
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
         return super().to_internal_value(value)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID in its text form only: DRF's own field turns an integer into a UUID
+    (`uuid.UUID(int=7)`), which is no client-chosen id (issue 15)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)

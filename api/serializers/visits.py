@@ -20,7 +20,7 @@ from outcomes.selectors.visits import visit_summary
 from outcomes.services.visits import DISCHARGE_ITEMS
 from outcomes.visits.thresholds import DISSOCIATION_SCALES, PLAUSIBLE, Breach
 
-from .fields import AwareDateTimeField
+from .fields import AwareDateTimeField, StrictUUIDField
 
 
 def _bounded(name: str, **kw) -> serializers.IntegerField:
@@ -31,7 +31,7 @@ def _bounded(name: str, **kw) -> serializers.IntegerField:
 
 
 class ReadingWriteSerializer(serializers.Serializer):
-    id = serializers.UUIDField(help_text="The tablet's id for this reading: a retry reuses it.")
+    id = StrictUUIDField(help_text="The tablet's id for this reading: a retry reuses it.")
     taken_at = AwareDateTimeField()
     phase = serializers.ChoiceField(
         choices=ReadingPhase.choices,
@@ -76,7 +76,7 @@ class ReadingSerializer(serializers.ModelSerializer):
 
 
 class AdverseEventWriteSerializer(serializers.Serializer):
-    id = serializers.UUIDField(help_text="The tablet's id for this event: a retry reuses it.")
+    id = StrictUUIDField(help_text="The tablet's id for this event: a retry reuses it.")
     occurred_at = AwareDateTimeField()
     term = serializers.CharField(max_length=40, help_text="e.g. nausea, hypertension, agitation")
     severity = serializers.ChoiceField(choices=AdverseSeverity.choices)
