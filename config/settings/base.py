@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First in, so the last to see every response (a 413 too): no cache keeps a copy.
+    "api.caching.NoStoreMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # Second: a body over AFTERGLOW_MAX_BODY_BYTES is refused (413, with CORS headers)
     # before anything reads it or looks up a session or token.

@@ -36,3 +36,20 @@ def test_an_integer_check_in_id_is_refused_not_turned_into_a_uuid(personas, bad)
     resp = personas.client("patient_a").post("/api/v1/me/check-ins/", payload, format="json")
     validation_error(resp, "id", "invalid")
     assert not CheckIn.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("persona", "method", "path"),
+    [
+        ("patient_a", "get", "/api/v1/me/"),
+        ("patient_a", "get", "/api/v1/me/check-ins/"),
+        ("clinician_x", "get", "/api/v1/patients/{patient_a}/"),
+        ("clinician_x", "get", "/api/v1/patients/{patient_a}/exports/csv/"),
+        ("clinician_y", "get", "/api/v1/patients/{patient_a}/"),  # a 404 too
+        ("anonymous", "post", "/api/v1/auth/sign-in/"),
+    ],
+)
+def test_no_api_response_may_be_stored_by_a_cache(world, persona, method, path):
+    resp = getattr(world.client(persona), method)(path.format(patient_a=world.patient_a.id))
+    assert resp["Cache-Control"] == "no-store"
+    assert resp["Pragma"] == "no-cache"
