@@ -516,7 +516,6 @@ def rems_form(session: MonitoringSession) -> RemsForm:
     patient = infusion.patient
     thresholds = Thresholds(**session.thresholds)
     readings = list(session.readings.all())
-    alerts = {a.reading_id: a for a in session.alerts.all()}
     matches = infusion.medication_matches or []
 
     def of(cls: str) -> tuple[str, ...]:
@@ -604,7 +603,7 @@ def rems_form(session: MonitoringSession) -> RemsForm:
                 heart_rate=r.heart_rate,
                 spo2=r.spo2,
                 resp_rate=r.resp_rate,
-                alert=_alert_text(r, alerts, thresholds),
+                alert=_alert_text(r, thresholds),
             )
             for r in readings
             if any(getattr(r, k) is not None for k in VITALS)
@@ -624,7 +623,7 @@ def rems_form(session: MonitoringSession) -> RemsForm:
     )
 
 
-def _alert_text(reading: VisitReading, alerts: dict, thresholds: Thresholds) -> str:
+def _alert_text(reading: VisitReading, thresholds: Thresholds) -> str:
     vitals = Vitals(**{k: getattr(reading, k) for k in (*VITALS, "moaas")})
     return "; ".join(b.describe() for b in breaches(vitals, thresholds))
 
